@@ -1,0 +1,62 @@
+/**
+ * The floor we compare ourselves with: the fewest lines of Koa + pg that read and create a Patient as
+ * JSON. No validation, versioning, history, search index or audit. Run by bench/run.ts as its own process.
+ * Env: PORT, DATABASE_URL, DB_POOL_SIZE (the same pool size as the server under test).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Koa from 'koa';
+import Router from '@koa/router';
+import { Pool } from 'pg';
+
+const pool = new Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.DB_POOL_SIZE || 20),
+});
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+}
+
+const router = new Router();
+
+router.get('/healthz', (ctx) => {
+  ctx.body = 'ok';
+});
+
+router.get('/Patient/:id', async (ctx) => {
+  const { rows } = await pool.query(
+    "SELECT content FROM resources WHERE resource_type = 'Patient' AND id = $1",
+    [ctx.params.id],
+  );
+  if (rows.length === 0) {
+    ctx.status = 404;
+    return;
+  }
+  ctx.body = rows[0].content;
+});
+
+router.post('/Patient', async (ctx) => {
+  const resource = { ...(await readJson(ctx.req)), id: randomUUID() };
+  await pool.query('INSERT INTO baseline_resources (id, content) VALUES ($1, $2)', [resource.id, resource]);
+  ctx.status = 201;
+  ctx.set('Location', `/Patient/${resource.id}`);
+  ctx.body = resource;
+});
+
+async function main(): Promise<void> {
+  await pool.query('CREATE TABLE IF NOT EXISTS baseline_resources (id text PRIMARY KEY, content jsonb NOT NULL)');
+  const app = new Koa();
+  app.use(router.routes());
+  const server = app.listen(Number(process.env.PORT || 18081), '127.0.0.1');
+  process.on('SIGTERM', () => {
+    server.close(() => void pool.end().then(() => process.exit(0)));
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

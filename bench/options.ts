@@ -1,0 +1,113 @@
+/** Command-line options of `npm run bench [-- --quick] [--duration 10] ...`. */
+
+export interface BenchOptions {
+  /** Admin connection; the bench database is created next to it. */
+  adminUrl: string;
+  database: string;
+  resources: number;
+  /** Seconds per measurement. */
+  duration: number;
+  connections: number[];
+  /** Scenario names to run; empty = all. */
+  only: string[];
+  batchSize: number;
+  loadConcurrency: number;
+  oursPort: number;
+  baselinePort: number;
+  poolSize: number;
+  build: boolean;
+  /** Our server's entry point, relative to the repository (another build can be compared). */
+  entry: string;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+  --quick                 10,000 resources, 3 s per measurement (smoke run)
+  --duration <s>          seconds per measurement (default 10)
+  --resources <n>         Patients to load (default 100000)
+  --connections <a,b>     connection counts (default 1,32)
+  --only <name,...>       scenarios to run (default all)
+  --batch-size <n>        entries per batch Bundle while loading (default 500)
+  --load-concurrency <n>  batch Bundles in flight while loading (default 4)
+  --port <n>              our server's port (default 18080; the baseline uses port + 1)
+  --no-build              skip \`npm run build\`
+  --entry <file>          our server's entry point (default dist/src/main.js; implies --no-build)
+env: BENCH_DATABASE_URL admin connection (default postgres://postgres@127.0.0.1:5432/postgres)`;
+
+function positive(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} expects a positive number, got ${value}`);
+  return n;
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const options: BenchOptions = {
+    adminUrl: env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    database: 'fhir_bench',
+    resources: 100_000,
+    duration: 10,
+    connections: [1, 32],
+    only: [],
+    batchSize: 500,
+    loadConcurrency: 4,
+    oursPort: 18080,
+    baselinePort: 18081,
+    poolSize: 20,
+    build: true,
+    entry: 'dist/src/main.js',
+  };
+  let explicitResources = false;
+  let explicitDuration = false;
+  let quick = false;
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = (): string => inline ?? argv[++i];
+    switch (flag) {
+      case '--quick':
+        quick = true;
+        break;
+      case '--duration':
+        options.duration = positive(flag, value());
+        explicitDuration = true;
+        break;
+      case '--resources':
+        options.resources = Math.floor(positive(flag, value()));
+        explicitResources = true;
+        break;
+      case '--connections':
+        options.connections = value().split(',').map((c) => Math.floor(positive(flag, c)));
+        break;
+      case '--only':
+        options.only = value().split(',').filter((s) => s !== '');
+        break;
+      case '--batch-size':
+        options.batchSize = Math.floor(positive(flag, value()));
+        break;
+      case '--load-concurrency':
+        options.loadConcurrency = Math.floor(positive(flag, value()));
+        break;
+      case '--port':
+        options.oursPort = Math.floor(positive(flag, value()));
+        options.baselinePort = options.oursPort + 1;
+        break;
+      case '--entry':
+        options.entry = value();
+        options.build = false;
+        break;
+      case '--no-build':
+        options.build = false;
+        break;
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
+    }
+  }
+  if (quick) {
+    if (!explicitResources) options.resources = 10_000;
+    if (!explicitDuration) options.duration = 3;
+  }
+  return options;
+}

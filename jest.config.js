@@ -1,0 +1,9 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  testPathIgnorePatterns: ['/e2e/'],
+  transform: { '^.+\\.ts$': 'ts-jest' },
+  testTimeout: 60000,
+};

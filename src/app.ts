@@ -1,0 +1,52 @@
+/**
+ * createApp(deps): the Koa application, without listening. Tests drive it over HTTP; main.ts serves it.
+ * The OperationOutcome error middleware is first in the chain, so every error leaves as FHIR.
+ */
+import Koa from 'koa';
+import type { Config } from './config';
+import type { FhirServices } from './fhir/context';
+import type { FhirValidator } from './fhir/validation';
+import { loadDefinitions } from './fhir/definitions';
+import { outcomeErrors } from './http/errors';
+import { fhirHandler } from './http/fhir';
+import { probes } from './http/probes';
+import type { Database } from './storage/database';
+import { isMigrated } from './storage/migrate';
+import { join } from 'node:path';
+import { projectRoot } from './config';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  validator: FhirValidator;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  loadDefinitions();
+  const { config, db, validator } = deps;
+  const services: FhirServices = {
+    db,
+    validator,
+    settings: {
+      fhirBaseUrl: `${config.baseUrl}/fhir`,
+      enforceReferentialIntegrityOnWrite: config.enforceReferentialIntegrityOnWrite,
+      enforceReferentialIntegrityOnDelete: config.enforceReferentialIntegrityOnDelete,
+    },
+  };
+  const migrationsDir = join(projectRoot(), 'migrations');
+  let migrated = false;
+  const probe = probes(db, async () => (migrated ||= await isMigrated(db, migrationsDir)));
+  const fhir = fhirHandler(services, config.maxJsonBytes);
+
+  const app = new Koa();
+  app.proxy = true;
+  app.silent = true;
+  app.use(outcomeErrors());
+  app.use(probe.timing);
+  app.use(probe.router.routes());
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) return fhir(ctx, next);
+    return next();
+  });
+  return app;
+}

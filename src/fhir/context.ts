@@ -1,0 +1,69 @@
+/**
+ * What a FHIR interaction runs with. The FHIR layer knows no web framework: the HTTP layer builds a
+ * FhirRequest, the router answers a FhirResponse. Batch and transaction entries go through the same path.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { AccessContext } from '../access/context';
+import type { Database, Queryable } from '../storage/database';
+import type { FhirValidator } from './validation';
+
+export interface FhirSettings {
+  /** `$BASE_URL/fhir`: the prefix of every absolute URL the server writes. */
+  fhirBaseUrl: string;
+  enforceReferentialIntegrityOnWrite: boolean;
+  enforceReferentialIntegrityOnDelete: boolean;
+}
+
+export interface FhirServices {
+  db: Database;
+  validator: FhirValidator;
+  settings: FhirSettings;
+}
+
+/** Referential-integrity checks a transaction Bundle defers to its end (targets may be created later in it). */
+export interface DeferredChecks {
+  /** "Type/id" of every written resource -> the local targets it references. */
+  references: Map<string, { targetType: string; targetId: string }[]>;
+  /** "Type/id" of every resource deleted in the transaction. */
+  deletes: Set<string>;
+}
+
+export interface FhirContext extends FhirServices {
+  access: AccessContext;
+  /** Set while running inside a transaction Bundle: every entry uses this one database transaction. */
+  tx?: Queryable;
+  deferred?: DeferredChecks;
+}
+
+export interface FhirRequest {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path below the FHIR base, without leading slash: "Patient/1/_history/2", "" for the base. */
+  path: string;
+  query: URLSearchParams;
+  body?: unknown;
+  /** Media type of the body without parameters (e.g. "application/json-patch+json"). */
+  contentType?: string;
+  ifMatch?: string;
+  ifNoneExist?: string;
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
+  prefer?: string;
+}
+
+export interface FhirResponse {
+  status: number;
+  body?: Resource;
+  location?: string;
+  etag?: string;
+  lastModified?: string;
+}
+
+/** Runs fn in the surrounding transaction Bundle's transaction, or in a new one. */
+export function inTransaction<T>(ctx: FhirContext, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return ctx.tx ? fn(ctx.tx) : ctx.db.transaction(fn);
+}
+
+/** Where reads run: the surrounding transaction (to see its own writes) or the database. */
+export function reader(ctx: FhirContext): Queryable {
+  return ctx.tx ?? ctx.db;
+}

@@ -1,0 +1,252 @@
+/**
+ * batch and transaction Bundles (https://hl7.org/fhir/R4/http.html#transaction).
+ * A transaction is all-or-nothing in one database transaction: entries run in the order the spec sets
+ * (DELETE, POST, PUT/PATCH, GET), `urn:uuid:` and other fullUrls are rewritten to the ids the server
+ * assigns, conditional creates and updates are resolved first, and two entries for one resource are refused.
+ * A batch runs each entry on its own and reports each entry's outcome.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { walkReferences } from '../../storage/indexer';
+import { lockCriteria } from '../../storage/repository';
+import type { FhirContext, FhirRequest, FhirResponse } from '../context';
+import { isKnownResourceType } from '../definitions';
+import { badRequest, OperationOutcomeError, preconditionFailed, serverError } from '../outcomes';
+import { logger } from '../../logger';
+import { create } from './create';
+import { matchCriteria, runDeferredChecks } from './write';
+
+type Router = (ctx: FhirContext, req: FhirRequest) => Promise<FhirResponse>;
+type Method = FhirRequest['method'];
+
+interface Entry {
+  index: number;
+  method: Method;
+  /** Path below the FHIR base ("Patient", "Patient/1") and the query part. */
+  path: string;
+  query: string;
+  fullUrl?: string;
+  resource?: Resource;
+  request: NonNullable<BundleEntry['request']>;
+  /** Id reserved for a POST, so references to its fullUrl resolve before it runs. */
+  assignedId?: string;
+}
+
+const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified' };
+
+export async function batchOrTransaction(ctx: FhirContext, req: FhirRequest, route: Router): Promise<FhirResponse> {
+  const bundle = req.body as Bundle | undefined;
+  if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
+    throw badRequest('POST to the FHIR base needs a batch or transaction Bundle', 'resourceType');
+  }
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw badRequest(`Bundle.type must be batch or transaction, not ${bundle.type}`, 'Bundle.type');
+  }
+  // Entries are validated one by one as they are written; the envelope is checked here.
+  if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) throw badRequest('Bundle.entry must be an array', 'Bundle.entry');
+  const entries = (bundle.entry ?? []).map((e, i) => parseEntry(ctx, e, i));
+  return bundle.type === 'transaction' ? transaction(ctx, req, entries, route) : batch(ctx, req, entries, route);
+}
+
+function parseEntry(ctx: FhirContext, e: BundleEntry, index: number): Entry {
+  const where = `Bundle.entry[${index}]`;
+  const request = e.request;
+  if (!request?.method || !request.url) throw badRequest(`${where}: request.method and request.url are required`, `${where}.request`);
+  const method = request.method.toUpperCase() as Method;
+  if (!(method in ORDER)) throw badRequest(`${where}: unsupported method ${request.method}`, `${where}.request.method`);
+  let url = request.url;
+  const base = ctx.settings.fhirBaseUrl + '/';
+  if (url.startsWith(base)) url = url.slice(base.length);
+  url = url.replace(/^\/+/, '');
+  const q = url.indexOf('?');
+  const entry: Entry = {
+    index,
+    method,
+    path: q < 0 ? url : url.slice(0, q),
+    query: q < 0 ? '' : url.slice(q + 1),
+    fullUrl: e.fullUrl,
+    resource: e.resource,
+    request,
+  };
+  if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !e.resource) {
+    throw badRequest(`${where}: a ${method} entry needs a resource`, `${where}.resource`);
+  }
+  return entry;
+}
+
+function toRequest(entry: Entry, outer: FhirRequest): FhirRequest {
+  const req: FhirRequest = {
+    method: entry.method,
+    path: entry.path,
+    query: new URLSearchParams(entry.query.replace(/\+/g, '%2B')),
+    body: entry.resource,
+    contentType: 'application/fhir+json',
+    ifMatch: entry.request.ifMatch,
+    ifNoneExist: entry.request.ifNoneExist,
+    ifNoneMatch: entry.request.ifNoneMatch,
+    ifModifiedSince: entry.request.ifModifiedSince,
+    prefer: outer.prefer,
+  };
+  if (entry.method === 'PATCH' && entry.resource?.resourceType === 'Binary') {
+    // A JSON Patch travels in a transaction as a Binary (https://hl7.org/fhir/R4/http.html#patch).
+    const binary = entry.resource as Binary;
+    req.contentType = binary.contentType;
+    try {
+      req.body = JSON.parse(Buffer.from(binary.data ?? '', 'base64').toString('utf8'));
+    } catch {
+      throw badRequest(`Bundle.entry[${entry.index}]: the Binary does not hold a JSON Patch document`);
+    }
+  }
+  return req;
+}
+
+function entryResponse(res: FhirResponse): BundleEntry {
+  const entry: BundleEntry = {
+    response: {
+      status: `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim(),
+      location: res.location,
+      etag: res.etag,
+      lastModified: res.lastModified ? new Date(res.lastModified).toISOString() : undefined,
+    },
+  };
+  if (res.body?.resourceType === 'OperationOutcome') entry.response!.outcome = res.body;
+  else if (res.body) entry.resource = res.body;
+  return entry;
+}
+
+async function batch(ctx: FhirContext, outer: FhirRequest, entries: Entry[], route: Router): Promise<FhirResponse> {
+  const out: BundleEntry[] = [];
+  for (const entry of entries) {
+    try {
+      out.push(entryResponse(await route(ctx, toRequest(entry, outer))));
+    } catch (err) {
+      const e = err instanceof OperationOutcomeError ? err : unexpected(err);
+      out.push({ response: { status: String(e.status), outcome: e.outcome } });
+    }
+  }
+  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: out } as Bundle };
+}
+
+function unexpected(err: unknown): OperationOutcomeError {
+  logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack }, 'batch entry failed');
+  return serverError();
+}
+
+async function transaction(ctx: FhirContext, outer: FhirRequest, entries: Entry[], route: Router): Promise<FhirResponse> {
+  return ctx.db.transaction(async (tx) => {
+    const inner: FhirContext = { ...ctx, tx, deferred: { references: new Map(), deletes: new Set() } };
+    const targets = await resolveTargets(inner, entries);
+    rewriteReferences(entries, targets);
+    const responses = new Array<BundleEntry>(entries.length);
+    const ordered = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
+    for (const entry of ordered) {
+      try {
+        const req = toRequest(entry, outer);
+        const res = entry.method === 'POST' && entry.assignedId
+          ? await create(inner, { ...req, ifNoneExist: undefined }, entry.path, entry.assignedId)
+          : await route(inner, req);
+        responses[entry.index] = entryResponse(res);
+      } catch (err) {
+        throw err instanceof OperationOutcomeError ? inEntry(err, entry) : err;
+      }
+    }
+    await runDeferredChecks(inner, tx);
+    return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } as Bundle };
+  });
+}
+
+/** Prefixes an entry's failure with where it happened, keeping its status. */
+function inEntry(err: OperationOutcomeError, entry: Entry): OperationOutcomeError {
+  const issues = (err.outcome.issue ?? []).map((i) => ({
+    ...i,
+    diagnostics: `Bundle.entry[${entry.index}] (${entry.method} ${entry.request.url}): ${i.diagnostics ?? ''}`,
+  }));
+  return new OperationOutcomeError(err.status, { ...err.outcome, issue: issues }, err.headers);
+}
+
+/**
+ * Decides, before anything runs, which resource each write entry targets: a new id for a POST (or the match of
+ * its If-None-Exist), the match of a conditional PUT. Returns fullUrl -> "Type/id".
+ */
+async function resolveTargets(ctx: FhirContext, entries: Entry[]): Promise<Map<string, string>> {
+  const targets = new Map<string, string>();
+  const written = new Map<string, number>();
+  const byCriteria = new Map<string, string>();
+  const q = ctx.tx!;
+  for (const entry of entries) {
+    const where = `Bundle.entry[${entry.index}]`;
+    const [type, id] = entry.path.split('/');
+    if (!isKnownResourceType(type) && entry.path !== '') {
+      throw badRequest(`${where}: unknown resource type ${type}`, `${where}.request.url`);
+    }
+    let target: string | undefined;
+    if (entry.method === 'POST') {
+      const criteria = entry.request.ifNoneExist;
+      if (criteria) {
+        const key = `${type}?${criteria}`;
+        const known = byCriteria.get(key);
+        if (known) {
+          target = known; // the same conditional create twice: the second finds the first
+        } else {
+          await lockCriteria(q, key);
+          const matches = await matchCriteria(ctx, q, type, criteria);
+          if (matches.length > 1) throw preconditionFailed(`${where}: If-None-Exist ${criteria} matches more than one ${type}`, 'multiple-matches');
+          if (matches.length === 1) {
+            target = `${type}/${matches[0].id}`;
+          } else {
+            entry.assignedId = randomUUID();
+            target = `${type}/${entry.assignedId}`;
+          }
+          byCriteria.set(key, target);
+          if (entry.assignedId) countWrite(written, target, where);
+        }
+      } else {
+        entry.assignedId = randomUUID();
+        target = `${type}/${entry.assignedId}`;
+      }
+    } else if (entry.method === 'PUT' && !id && entry.query) {
+      const key = `${type}?${entry.query}`;
+      await lockCriteria(q, key);
+      const matches = await matchCriteria(ctx, q, type, entry.query);
+      if (matches.length > 1) throw preconditionFailed(`${where}: ${key} matches more than one ${type}`, 'multiple-matches');
+      const resolvedId = matches[0]?.id ?? entry.resource?.id ?? randomUUID();
+      target = `${type}/${resolvedId}`;
+      entry.path = target;
+      entry.query = '';
+      entry.resource = { ...(entry.resource as Resource), id: resolvedId };
+      countWrite(written, target, where);
+    } else if ((entry.method === 'PUT' || entry.method === 'PATCH' || entry.method === 'DELETE') && id) {
+      target = `${type}/${id}`;
+      countWrite(written, target, where);
+    }
+    if (target && entry.fullUrl) targets.set(entry.fullUrl, target);
+  }
+  return targets;
+}
+
+function countWrite(written: Map<string, number>, target: string, where: string): void {
+  if (written.has(target)) {
+    throw badRequest(`${where}: ${target} is already the target of Bundle.entry[${written.get(target)}]; a transaction may change a resource once`);
+  }
+  written.set(target, Number(/\d+/.exec(where)?.[0]));
+}
+
+/** Rewrites references to entries' fullUrls (urn:uuid: or absolute) to "Type/id", in bodies and URLs. */
+function rewriteReferences(entries: Entry[], targets: Map<string, string>): void {
+  for (const entry of entries) {
+    if (entry.resource) {
+      walkReferences(entry.resource, (ref, holder) => {
+        const mapped = targets.get(ref);
+        if (mapped) holder.reference = mapped;
+        else if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) {
+          throw badRequest(`Bundle.entry[${entry.index}]: reference ${ref} matches no entry's fullUrl`);
+        }
+      });
+    }
+    for (const [from, to] of targets) {
+      if (entry.query.includes(from)) entry.query = entry.query.split(from).join(to);
+      if (entry.path === from) entry.path = to;
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * GET /metadata: a CapabilityStatement generated from what is implemented, per resource type from the
+ * loaded definitions. https://hl7.org/fhir/R4/capabilitystatement.html — https://hl7.org/fhir/R4/http.html#capabilities
+ */
+import { getSearchParameters } from '@medplum/core';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestResourceSearchParam,
+  ResourceType,
+} from '@medplum/fhirtypes';
+import type { FhirContext, FhirResponse } from '../context';
+import { resourceTypes } from '../definitions';
+
+const cache = new Map<string, CapabilityStatement>();
+
+const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
+
+export function capabilities(ctx: FhirContext): FhirResponse {
+  const base = ctx.settings.fhirBaseUrl;
+  let cs = cache.get(base);
+  if (!cs) {
+    cs = build(ctx);
+    cache.set(base, cs);
+  }
+  return { status: 200, body: cs };
+}
+
+function searchParams(type: string): CapabilityStatementRestResourceSearchParam[] {
+  const params: CapabilityStatementRestResourceSearchParam[] = [
+    { name: '_id', type: 'token', documentation: 'Logical id of the resource' },
+    { name: '_lastUpdated', type: 'date', documentation: 'When the resource version last changed' },
+  ];
+  for (const [code, sp] of Object.entries(getSearchParameters(type) ?? {})) {
+    if (sp.type !== 'token' || code === '_id') continue;
+    params.push({ name: code, definition: sp.url, type: 'token', documentation: sp.description });
+  }
+  return params;
+}
+
+function build(ctx: FhirContext): CapabilityStatement {
+  const profiles = ctx.validator.profileUrls;
+  const profileType = new Map<string, string>();
+  for (const r of ctx.validator.conformanceResources) {
+    if (r.resourceType === 'StructureDefinition' && r.url && r.kind === 'resource') profileType.set(r.url, r.type);
+  }
+  const resource: CapabilityStatementRestResource[] = [...resourceTypes()].sort().map((type) => ({
+    type: type as ResourceType,
+    supportedProfile: profiles.filter((p: string) => profileType.get(p) === type),
+    interaction: TYPE_INTERACTIONS.map((code) => ({ code })),
+    versioning: 'versioned-update',
+    readHistory: true,
+    updateCreate: true,
+    conditionalCreate: true,
+    conditionalRead: 'modified-since',
+    conditionalUpdate: true,
+    conditionalDelete: 'single',
+    referencePolicy: ['literal', 'local', 'enforced'],
+    searchParam: searchParams(type),
+    operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+  }));
+  for (const r of resource) if (r.supportedProfile?.length === 0) delete r.supportedProfile;
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    kind: 'instance',
+    name: 'HealthMedFhirServer',
+    title: 'Health&Med FHIR R4 server',
+    publisher: 'Health&Med',
+    software: { name: 'healthmed-fhir-server', version: '0.1.0' },
+    implementation: { description: 'Health&Med FHIR R4 server', url: ctx.settings.fhirBaseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'application/json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
+    rest: [
+      {
+        mode: 'server',
+        resource,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+      },
+    ],
+  };
+}

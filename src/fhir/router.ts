@@ -1,0 +1,71 @@
+/**
+ * Maps a FhirRequest to its interaction (https://hl7.org/fhir/R4/http.html#summary). No web framework here:
+ * the HTTP layer and the batch/transaction processor both call `route`.
+ */
+import type { FhirContext, FhirRequest, FhirResponse } from './context';
+import { capabilities } from './operations/capabilities';
+import { validateOperation } from './operations/validate';
+import { batchOrTransaction } from './interactions/batch';
+import { create } from './interactions/create';
+import { conditionalDelete, deleteResource } from './interactions/delete';
+import { history } from './interactions/history';
+import { conditionalPatch, patch } from './interactions/patch';
+import { read, vread } from './interactions/read';
+import { searchType } from './interactions/search';
+import { conditionalUpdate, update } from './interactions/update';
+import { methodNotAllowed, notFound } from './outcomes';
+
+export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirResponse> {
+  const segments = req.path.split('/').filter((s) => s.length > 0).map(decodeURIComponent);
+  const [first, second, third, fourth] = segments;
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
+  const none = () => methodNotAllowed(`${req.method} is not allowed on /${req.path}`);
+
+  switch (segments.length) {
+    case 0:
+      if (method === 'POST') return batchOrTransaction(ctx, req, route);
+      throw none();
+    case 1:
+      if (first === 'metadata') {
+        if (method === 'GET') return capabilities(ctx);
+        throw none();
+      }
+      if (first === '_history') {
+        if (method === 'GET') return history(ctx, req);
+        throw none();
+      }
+      if (method === 'GET') return searchType(ctx, req, first);
+      if (method === 'POST') return create(ctx, req, first);
+      if (method === 'PUT') return conditionalUpdate(ctx, req, first);
+      if (method === 'PATCH') return conditionalPatch(ctx, req, first);
+      if (method === 'DELETE') return conditionalDelete(ctx, req, first);
+      throw none();
+    case 2:
+      if (second === '_search') {
+        if (method === 'POST') return searchType(ctx, req, first);
+        throw none();
+      }
+      if (second === '_history') {
+        if (method === 'GET') return history(ctx, req, first);
+        throw none();
+      }
+      if (second === '$validate') {
+        if (method === 'POST' || method === 'GET') return validateOperation(ctx, req, first);
+        throw none();
+      }
+      if (method === 'GET') return read(ctx, req, first, second);
+      if (method === 'PUT') return update(ctx, req, first, second);
+      if (method === 'PATCH') return patch(ctx, req, first, second);
+      if (method === 'DELETE') return deleteResource(ctx, req, first, second);
+      throw none();
+    case 3:
+      if (third === '_history' && method === 'GET') return history(ctx, req, first, second);
+      if (third === '$validate' && (method === 'POST' || method === 'GET')) return validateOperation(ctx, req, first, second);
+      throw segments[2] === '_history' || third.startsWith('$') ? none() : notFound(`Unknown path /${req.path}`);
+    case 4:
+      if (third === '_history' && method === 'GET') return vread(ctx, req, first, second, fourth);
+      throw third === '_history' ? none() : notFound(`Unknown path /${req.path}`);
+    default:
+      throw notFound(`Unknown path /${req.path}`);
+  }
+}

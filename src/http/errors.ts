@@ -1,0 +1,36 @@
+/**
+ * The first middleware in the chain: every error, from anywhere, leaves as an OperationOutcome with the
+ * right status. Koa's own handler would answer text/plain. 5xx details are logged, never sent.
+ */
+import type { Middleware } from 'koa';
+import { logger } from '../logger';
+import { notFound, OperationOutcomeError, outcome, serverError } from '../fhir/outcomes';
+import { writeResource } from './respond';
+
+function fromHttpError(err: { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string }): OperationOutcomeError | undefined {
+  const status = err.status ?? err.statusCode;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  if (err.type === 'entity.too.large' || status === 413) {
+    return new OperationOutcomeError(413, outcome('error', 'too-costly', 'Request body too large'));
+  }
+  const code = status === 415 ? 'not-supported' : 'invalid';
+  return new OperationOutcomeError(status, outcome('error', code, err.expose && err.message ? err.message : 'Bad request'));
+}
+
+export function outcomeErrors(): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw notFound(`No route for ${ctx.method} ${ctx.path}`);
+    } catch (err) {
+      let e = err instanceof OperationOutcomeError ? err : fromHttpError(err as object);
+      if (!e) {
+        logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: ctx.method, route: ctx.state.route }, 'unhandled error');
+        e = serverError();
+      }
+      for (const [name, value] of Object.entries(e.headers)) ctx.set(name, value);
+      ctx.status = e.status;
+      writeResource(ctx, e.outcome);
+    }
+  };
+}

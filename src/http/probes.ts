@@ -1,0 +1,47 @@
+/**
+ * Liveness, readiness and Prometheus metrics (CONTRACT section 1).
+ */
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { Database } from '../storage/database';
+
+export interface Probes {
+  router: Router;
+  /** Times every request by method, coarse route (resource type, never ids) and status. */
+  timing: Middleware;
+}
+
+export function probes(db: Database, isReady: () => Promise<boolean>): Probes {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    const ready = (await db.ping()) && (await isReady());
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'not ready' };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
+  const timing: Middleware = async (ctx, next) => {
+    const end = duration.startTimer();
+    try {
+      await next();
+    } finally {
+      end({ method: ctx.method, route: String(ctx.state.route ?? 'other'), status: String(ctx.status) });
+    }
+  };
+  return { router, timing };
+}

@@ -1,0 +1,54 @@
+/**
+ * Entry point: configuration, database, migrations, listen, graceful shutdown on SIGTERM
+ * (stop accepting, finish in-flight requests, exit 0).
+ */
+import { join } from 'node:path';
+import { createApp } from './app';
+import { loadConfig, projectRoot } from './config';
+import { loadDefinitions } from './fhir/definitions';
+import { loadValidator } from './fhir/validation';
+import { logger } from './logger';
+import { openDatabase } from './storage/database';
+import { migrate } from './storage/migrate';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'pglite'),
+    poolSize: config.dbPoolSize,
+  });
+  await migrate(db, join(projectRoot(), 'migrations'));
+  loadDefinitions();
+  const validator = loadValidator(config.profilesDir);
+  const app = createApp({ config, db, validator });
+  const server = app.listen(config.port, () => {
+    logger.info({ port: config.port, baseUrl: config.baseUrl, database: db.kind }, 'FHIR server listening');
+  });
+  server.keepAliveTimeout = 65_000;
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    server.close(async () => {
+      await db.close().catch(() => undefined);
+      logger.info('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  logger.fatal({ err: (err as Error).message, stack: (err as Error).stack }, 'failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,291 @@
+/**
+ * Resource rows: current versions, history, and their index rows. Plain data access with parameterized
+ * SQL only; FHIR semantics (versions, conditions, outcomes) live in src/fhir. Every function takes the
+ * Queryable to run on, so a caller composes several of them into one transaction.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Queryable } from './database';
+import { referenceRows, tokenRows, type ReferenceRow } from './indexer';
+
+export interface StoredVersion {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  deleted: boolean;
+  /** Absent for a tombstone. */
+  resource?: Resource;
+  /** HTTP method that produced the version (history only). */
+  method?: string;
+}
+
+interface Row {
+  resource_type: string;
+  id: string;
+  version_id: string | number;
+  last_updated: Date | string;
+  deleted: boolean;
+  content: Resource | string | null;
+  method?: string;
+  seq?: string | number;
+}
+
+function toVersion(row: Row): StoredVersion {
+  const content = typeof row.content === 'string' ? (JSON.parse(row.content) as Resource) : row.content;
+  return {
+    resourceType: row.resource_type,
+    id: row.id,
+    versionId: Number(row.version_id),
+    lastUpdated: new Date(row.last_updated).toISOString(),
+    deleted: row.deleted,
+    resource: content ?? undefined,
+    method: row.method,
+  };
+}
+
+const COLUMNS = 'resource_type, id, version_id, last_updated, deleted, content';
+
+export async function readCurrent(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<StoredVersion | undefined> {
+  const sql = `SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2${opts.forUpdate ? ' FOR UPDATE' : ''}`;
+  const r = await q.query<Row>(sql, [resourceType, id]);
+  return r.rows[0] ? toVersion(r.rows[0]) : undefined;
+}
+
+export async function readVersion(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  versionId: number,
+): Promise<StoredVersion | undefined> {
+  const r = await q.query<Row>(
+    `SELECT ${COLUMNS}, method FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
+    [resourceType, id, versionId],
+  );
+  return r.rows[0] ? toVersion(r.rows[0]) : undefined;
+}
+
+export interface NewVersion {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Absent for a delete. */
+  resource?: Resource;
+}
+
+/**
+ * Writes a version: the current row (insert for version 1 of a new id, else update), its history row and
+ * its index rows. Returns false when a concurrent writer created the same id first (nothing written).
+ */
+export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: string): Promise<boolean> {
+  const deleted = v.resource === undefined;
+  const params = [v.resourceType, v.id, v.versionId, v.lastUpdated, deleted, v.resource ?? null];
+  if (v.versionId === 1) {
+    const r = await q.query(
+      `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (resource_type, id) DO NOTHING`,
+      params,
+    );
+    if (r.rowCount === 0) return false;
+  } else {
+    await q.query(
+      `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6
+       WHERE resource_type = $1 AND id = $2`,
+      params,
+    );
+  }
+  await q.query(
+    `INSERT INTO resource_history (${COLUMNS}, method) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [...params, v.method],
+  );
+  await writeIndexes(q, v.resourceType, v.id, v.resource, v.versionId === 1, fhirBaseUrl);
+  return true;
+}
+
+async function writeIndexes(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  resource: Resource | undefined,
+  isNew: boolean,
+  fhirBaseUrl: string,
+): Promise<void> {
+  if (!isNew) {
+    await q.query('DELETE FROM search_token WHERE resource_type = $1 AND resource_id = $2', [resourceType, id]);
+    await q.query('DELETE FROM resource_references WHERE resource_type = $1 AND resource_id = $2', [resourceType, id]);
+  }
+  if (!resource) return;
+  const tokens = tokenRows(resource);
+  if (tokens.length > 0) {
+    await q.query(
+      `INSERT INTO search_token (resource_type, resource_id, code, system, value)
+       SELECT $1, $2, t.code, t.system, t.value FROM unnest($3::text[], $4::text[], $5::text[]) AS t(code, system, value)`,
+      [resourceType, id, tokens.map((t) => t.code), tokens.map((t) => t.system), tokens.map((t) => t.value)],
+    );
+  }
+  const refs = referenceRows(resource, fhirBaseUrl);
+  if (refs.length > 0) {
+    await q.query(
+      `INSERT INTO resource_references (resource_type, resource_id, target_type, target_id)
+       SELECT $1, $2, r.t, r.i FROM unnest($3::text[], $4::text[]) AS r(t, i)`,
+      [resourceType, id, refs.map((r) => r.targetType), refs.map((r) => r.targetId)],
+    );
+  }
+}
+
+/** Which of the given targets exist as current, non-deleted resources ("Type/id" strings). */
+export async function existingTargets(q: Queryable, targets: ReferenceRow[]): Promise<Set<string>> {
+  if (targets.length === 0) return new Set();
+  const r = await q.query<{ resource_type: string; id: string }>(
+    `SELECT r.resource_type, r.id FROM resources r
+     JOIN unnest($1::text[], $2::text[]) AS t(rt, rid) ON r.resource_type = t.rt AND r.id = t.rid
+     WHERE NOT r.deleted`,
+    [targets.map((t) => t.targetType), targets.map((t) => t.targetId)],
+  );
+  return new Set(r.rows.map((row) => `${row.resource_type}/${row.id}`));
+}
+
+/** Current resources (other than the target itself) that reference the target, up to limit ("Type/id"). */
+export async function referrers(q: Queryable, resourceType: string, id: string, limit = 5): Promise<string[]> {
+  const r = await q.query<{ resource_type: string; resource_id: string }>(
+    `SELECT DISTINCT resource_type, resource_id FROM resource_references
+     WHERE target_type = $1 AND target_id = $2 AND NOT (resource_type = $1 AND resource_id = $2)
+     LIMIT $3`,
+    [resourceType, id, limit],
+  );
+  return r.rows.map((row) => `${row.resource_type}/${row.resource_id}`);
+}
+
+export interface HistoryQuery {
+  resourceType?: string;
+  id?: string;
+  /** Only versions written at or after this instant. */
+  since?: string;
+  /** Only versions current at this instant (the latest version of each resource at or before it). */
+  at?: string;
+  count: number;
+  /** Keyset cursor: only versions written before this sequence number. */
+  beforeSeq?: number;
+}
+
+export interface HistoryPage {
+  versions: StoredVersion[];
+  /** Cursor for the next (older) page, when there is one. */
+  nextSeq?: number;
+}
+
+/** Newest first, keyset-paged on the global write sequence (https://hl7.org/fhir/R4/http.html#history). */
+export async function history(q: Queryable, h: HistoryQuery): Promise<HistoryPage> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (h.resourceType) add('resource_type = ?', h.resourceType);
+  if (h.id) add('id = ?', h.id);
+  if (h.since) add('last_updated >= ?', h.since);
+  if (h.beforeSeq !== undefined) add('seq < ?', h.beforeSeq);
+  let source = 'resource_history';
+  if (h.at) {
+    // versions current at `at`: per resource, the newest version written at or before it
+    params.push(h.at);
+    source = `(SELECT DISTINCT ON (resource_type, id) * FROM resource_history
+               WHERE last_updated <= $${params.length}
+               ${h.resourceType ? `AND resource_type = $1` : ''}
+               ORDER BY resource_type, id, version_id DESC) AS current_at`;
+  }
+  params.push(h.count + 1);
+  const sql = `SELECT ${COLUMNS}, method, seq FROM ${source}
+    ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+    ORDER BY seq DESC LIMIT $${params.length}`;
+  const r = await q.query<Row>(sql, params);
+  const rows = r.rows.slice(0, h.count);
+  return {
+    versions: rows.map(toVersion),
+    nextSeq: r.rows.length > h.count ? Number(rows[rows.length - 1].seq) : undefined,
+  };
+}
+
+export async function countHistory(q: Queryable, h: Omit<HistoryQuery, 'count' | 'beforeSeq'>): Promise<number> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (h.resourceType) where.push(`resource_type = $${params.push(h.resourceType)}`);
+  if (h.id) where.push(`id = $${params.push(h.id)}`);
+  if (h.since) where.push(`last_updated >= $${params.push(h.since)}`);
+  if (h.at) where.push(`last_updated <= $${params.push(h.at)}`);
+  const r = await q.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM resource_history ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`,
+    params,
+  );
+  return Number(r.rows[0].n);
+}
+
+/** One search condition of the storage-level query language the FHIR search layer compiles to. */
+export type Condition =
+  | { kind: 'id'; ids: string[]; not?: boolean }
+  | { kind: 'token'; code: string; any: { system?: string | null; value?: string }[]; not?: boolean }
+  | { kind: 'lastUpdated'; op: '>=' | '<' | '>' | '<='; value: string };
+
+export interface SearchQuery {
+  resourceType: string;
+  conditions: Condition[];
+  count: number;
+  /** Keyset cursor: only ids after this one (ordered by id). */
+  afterId?: string;
+}
+
+function compileConditions(conditions: Condition[], params: unknown[]): string[] {
+  const where: string[] = [];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  for (const c of conditions) {
+    if (c.kind === 'id') {
+      where.push(`${c.not ? 'NOT ' : ''}(r.id = ANY(${p(c.ids)}::text[]))`);
+    } else if (c.kind === 'lastUpdated') {
+      where.push(`r.last_updated ${c.op} ${p(c.value)}`);
+    } else {
+      const alternatives = c.any.map((t) => {
+        const parts: string[] = [];
+        if (t.system === null) parts.push('t.system IS NULL');
+        else if (t.system !== undefined) parts.push(`t.system = ${p(t.system)}`);
+        if (t.value !== undefined) parts.push(`t.value = ${p(t.value)}`);
+        return parts.length ? `(${parts.join(' AND ')})` : 'true';
+      });
+      where.push(
+        `${c.not ? 'NOT ' : ''}EXISTS (SELECT 1 FROM search_token t WHERE t.resource_type = r.resource_type
+         AND t.resource_id = r.id AND t.code = ${p(c.code)} AND (${alternatives.join(' OR ')}))`,
+      );
+    }
+  }
+  return where;
+}
+
+export async function searchResources(q: Queryable, s: SearchQuery): Promise<{ versions: StoredVersion[]; more: boolean }> {
+  const params: unknown[] = [s.resourceType];
+  const where = ['r.resource_type = $1', 'NOT r.deleted', ...compileConditions(s.conditions, params)];
+  if (s.afterId !== undefined) where.push(`r.id > $${params.push(s.afterId)}`);
+  params.push(s.count + 1);
+  const r = await q.query<Row>(
+    `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content FROM resources r
+     WHERE ${where.join(' AND ')} ORDER BY r.id LIMIT $${params.length}`,
+    params,
+  );
+  return { versions: r.rows.slice(0, s.count).map(toVersion), more: r.rows.length > s.count };
+}
+
+export async function countResources(q: Queryable, s: Omit<SearchQuery, 'count' | 'afterId'>): Promise<number> {
+  const params: unknown[] = [s.resourceType];
+  const where = ['r.resource_type = $1', 'NOT r.deleted', ...compileConditions(s.conditions, params)];
+  const r = await q.query<{ n: string | number }>(`SELECT count(*) AS n FROM resources r WHERE ${where.join(' AND ')}`, params);
+  return Number(r.rows[0].n);
+}
+
+/** Serializes conditional writes on the same criteria across servers (transaction-scoped advisory lock). */
+export async function lockCriteria(q: Queryable, key: string): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
+}

@@ -1,0 +1,76 @@
+/**
+ * Starts the real app over HTTP for a test file: PGlite in memory by default, or the PostgreSQL server of
+ * DATABASE_URL (as .ci/run does). Every test makes its own data, so files can share one database.
+ */
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { createApp } from '../../src/app';
+import { loadConfig, projectRoot, type Config } from '../../src/config';
+import { loadDefinitions } from '../../src/fhir/definitions';
+import { loadValidator } from '../../src/fhir/validation';
+import { openDatabase, type Database } from '../../src/storage/database';
+import { migrate } from '../../src/storage/migrate';
+
+export interface TestServer {
+  baseUrl: string;
+  fhirBase: string;
+  db: Database;
+  config: Config;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: 'memory://', poolSize: 10 });
+  await migrate(db, join(projectRoot(), 'migrations'));
+  loadDefinitions();
+  const placeholder = loadConfig({ ...process.env, PORT: '0', ...env });
+  const validator = loadValidator(placeholder.profilesDir);
+  // Listen first to learn the port, so BASE_URL (and every absolute URL the server writes) is right.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const config = loadConfig({ ...process.env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, ...env });
+  server.on('request', createApp({ config, db, validator }).callback());
+  const baseUrl = config.baseUrl;
+
+  async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<TestResponse> {
+    const h: Record<string, string> = { accept: 'application/fhir+json', ...headers };
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/fhir+json';
+    }
+    const url = path.startsWith('http') ? path : `${baseUrl}${path}`;
+    const res = await fetch(url, { method, headers: h, body: payload });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, body: parsed };
+  }
+
+  return {
+    baseUrl,
+    fhirBase: `${baseUrl}/fhir`,
+    db,
+    config,
+    request,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await db.close();
+    },
+  };
+}
