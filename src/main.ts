@@ -37,7 +37,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
+    // Keep-alive connections that finish their request after this point go idle; close them as they do.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
     server.close(async () => {
+      clearInterval(sweep);
       await db.close().catch(() => undefined);
       logger.info('stopped');
       process.exit(0);

@@ -16,7 +16,8 @@ export interface QueryResult<T> {
 
 /** Something that runs parameterized SQL: the database itself or an open transaction. */
 export interface Queryable {
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
+  /** `name` makes a hot statement a server-side prepared statement (planned once per connection). */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[], name?: string): Promise<QueryResult<T>>;
 }
 
 export interface Database extends Queryable {
@@ -41,16 +42,16 @@ class PostgresDatabase implements Database {
   readonly kind = 'postgres';
   constructor(private readonly pool: Pool) {}
 
-  async query<T>(sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
-    const r = await timed(sql, () => this.pool.query(sql, params));
+  async query<T>(sql: string, params: unknown[] = [], name?: string): Promise<QueryResult<T>> {
+    const r = await timed(sql, () => this.pool.query({ text: sql, values: params, name }));
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client: PoolClient = await this.pool.connect();
     const tx: Queryable = {
-      query: async <R>(sql: string, params: unknown[] = []) => {
-        const r = await timed(sql, () => client.query(sql, params));
+      query: async <R>(sql: string, params: unknown[] = [], name?: string) => {
+        const r = await timed(sql, () => client.query({ text: sql, values: params, name }));
         return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
       },
     };

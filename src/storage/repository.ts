@@ -52,7 +52,7 @@ export async function readCurrent(
   opts: { forUpdate?: boolean } = {},
 ): Promise<StoredVersion | undefined> {
   const sql = `SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2${opts.forUpdate ? ' FOR UPDATE' : ''}`;
-  const r = await q.query<Row>(sql, [resourceType, id]);
+  const r = await q.query<Row>(sql, [resourceType, id], opts.forUpdate ? 'read_current_for_update' : 'read_current');
   return r.rows[0] ? toVersion(r.rows[0]) : undefined;
 }
 
@@ -80,62 +80,52 @@ export interface NewVersion {
 }
 
 /**
- * Writes a version: the current row (insert for version 1 of a new id, else update), its history row and
- * its index rows. Returns false when a concurrent writer created the same id first (nothing written).
+ * Writes a version in one SQL statement (atomic on its own, so a plain create needs no explicit
+ * transaction): the current row, its history row and its index rows. Version 1 inserts; a later version
+ * updates only if the current row is still the version before it (optimistic concurrency).
+ * Returns false when nothing was written: a concurrent writer created the id or moved the version first.
  */
 export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: string): Promise<boolean> {
-  const deleted = v.resource === undefined;
-  const params = [v.resourceType, v.id, v.versionId, v.lastUpdated, deleted, v.resource ?? null];
-  if (v.versionId === 1) {
-    const r = await q.query(
-      `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (resource_type, id) DO NOTHING`,
-      params,
-    );
-    if (r.rowCount === 0) return false;
-  } else {
-    await q.query(
-      `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6
-       WHERE resource_type = $1 AND id = $2`,
-      params,
-    );
-  }
-  await q.query(
-    `INSERT INTO resource_history (${COLUMNS}, method) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [...params, v.method],
+  const tokens = v.resource ? tokenRows(v.resource) : [];
+  const refs = v.resource ? referenceRows(v.resource, fhirBaseUrl) : [];
+  const current =
+    v.versionId === 1
+      ? `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+         ON CONFLICT (resource_type, id) DO NOTHING RETURNING id`
+      : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
+         WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id`;
+  const clearOld =
+    v.versionId === 1
+      ? ''
+      : `, old_tokens AS (DELETE FROM search_token WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))
+         , old_refs AS (DELETE FROM resource_references WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`;
+  // Data-modifying CTEs share one snapshot: the deletes above never see the rows inserted below.
+  const r = await q.query<{ n: number }>(
+    `WITH cur AS (${current})
+     , hist AS (INSERT INTO resource_history (${COLUMNS}, method) SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 FROM cur)
+     ${clearOld}
+     , tokens AS (INSERT INTO search_token (resource_type, resource_id, code, system, value)
+         SELECT $1, $2, t.code, t.system, t.value FROM cur, unnest($8::text[], $9::text[], $10::text[]) AS t(code, system, value))
+     , refs AS (INSERT INTO resource_references (resource_type, resource_id, target_type, target_id)
+         SELECT $1, $2, x.t, x.i FROM cur, unnest($11::text[], $12::text[]) AS x(t, i))
+     SELECT count(*)::int AS n FROM cur`,
+    [
+      v.resourceType,
+      v.id,
+      v.versionId,
+      v.lastUpdated,
+      v.resource === undefined,
+      v.resource ?? null,
+      v.method,
+      tokens.map((t) => t.code),
+      tokens.map((t) => t.system),
+      tokens.map((t) => t.value),
+      refs.map((x) => x.targetType),
+      refs.map((x) => x.targetId),
+    ],
+    v.versionId === 1 ? 'write_first_version' : 'write_next_version',
   );
-  await writeIndexes(q, v.resourceType, v.id, v.resource, v.versionId === 1, fhirBaseUrl);
-  return true;
-}
-
-async function writeIndexes(
-  q: Queryable,
-  resourceType: string,
-  id: string,
-  resource: Resource | undefined,
-  isNew: boolean,
-  fhirBaseUrl: string,
-): Promise<void> {
-  if (!isNew) {
-    await q.query('DELETE FROM search_token WHERE resource_type = $1 AND resource_id = $2', [resourceType, id]);
-    await q.query('DELETE FROM resource_references WHERE resource_type = $1 AND resource_id = $2', [resourceType, id]);
-  }
-  if (!resource) return;
-  const tokens = tokenRows(resource);
-  if (tokens.length > 0) {
-    await q.query(
-      `INSERT INTO search_token (resource_type, resource_id, code, system, value)
-       SELECT $1, $2, t.code, t.system, t.value FROM unnest($3::text[], $4::text[], $5::text[]) AS t(code, system, value)`,
-      [resourceType, id, tokens.map((t) => t.code), tokens.map((t) => t.system), tokens.map((t) => t.value)],
-    );
-  }
-  const refs = referenceRows(resource, fhirBaseUrl);
-  if (refs.length > 0) {
-    await q.query(
-      `INSERT INTO resource_references (resource_type, resource_id, target_type, target_id)
-       SELECT $1, $2, r.t, r.i FROM unnest($3::text[], $4::text[]) AS r(t, i)`,
-      [resourceType, id, refs.map((r) => r.targetType), refs.map((r) => r.targetId)],
-    );
-  }
+  return Number(r.rows[0]?.n) === 1;
 }
 
 /** Which of the given targets exist as current, non-deleted resources ("Type/id" strings). */

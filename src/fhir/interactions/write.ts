@@ -120,7 +120,7 @@ export async function storeVersion(
     await checkNotReferenced(ctx, q, v.resourceType, v.id);
   }
   const written = await writeVersion(q, { ...v, lastUpdated, resource }, ctx.settings.fhirBaseUrl);
-  if (!written) throw conflict(`${key} was created concurrently`, 'duplicate');
+  if (!written) throw conflict(`${key} was changed concurrently; retry`, 'conflict');
   return { resourceType: v.resourceType, id: v.id, versionId: v.versionId, lastUpdated, deleted: !resource, resource };
 }
 
