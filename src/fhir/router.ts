@@ -20,6 +20,8 @@ export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirRes
   const [first, second, third, fourth] = segments;
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const none = () => methodNotAllowed(`${req.method} is not allowed on /${req.path}`);
+  const operation = segments.find((seg) => seg.startsWith('$'));
+  if (operation && operation !== '$validate') throw notFound(`Unknown operation ${operation}`);
 
   switch (segments.length) {
     case 0:

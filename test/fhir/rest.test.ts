@@ -451,3 +451,16 @@ describe('metadata and probes', () => {
     expect(metrics.text).toContain('http_request_duration_seconds');
   });
 });
+
+describe('routing', () => {
+  test('an unknown operation: 404; HEAD answers headers without a body', async () => {
+    const op = await s.request('POST', '/fhir/Patient/$nonsense', { resourceType: 'Parameters' });
+    expect(op.status).toBe(404);
+    expect(op.body.issue[0].diagnostics).toContain('$nonsense');
+    const p = await createPatient();
+    const head = await s.request('HEAD', `/fhir/Patient/${p.id}`);
+    expect(head.status).toBe(200);
+    expect(head.headers.get('etag')).toBe('W/"1"');
+    expect(head.text).toBe('');
+  });
+});

