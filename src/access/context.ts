@@ -5,6 +5,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { forbidden } from '../fhir/outcomes';
+import type { Condition } from '../storage/search';
 
 export type Interaction =
   | 'read'
@@ -29,6 +30,11 @@ export interface AccessContext {
   scopes: readonly string[];
   /** Decides whether the caller may perform the interaction on the type (and resource, when known). */
   can(interaction: Interaction, resourceType: string, resource?: Resource): boolean;
+  /**
+   * Conditions every row a search or history of this type returns must meet, applied in SQL (so counts
+   * and paging stay right). [] = no restriction; [{ kind: 'none' }] = nothing.
+   */
+  searchConditions(resourceType: string): Condition[];
 }
 
 export function systemContext(): AccessContext {
@@ -36,6 +42,7 @@ export function systemContext(): AccessContext {
     caller: { kind: 'system' },
     scopes: ['system/*.*'],
     can: () => true,
+    searchConditions: () => [],
   };
 }
 

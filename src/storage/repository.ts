@@ -19,7 +19,7 @@ export interface StoredVersion {
   method?: string;
 }
 
-interface Row {
+export interface Row {
   resource_type: string;
   id: string;
   version_id: string | number;
@@ -30,7 +30,7 @@ interface Row {
   seq?: string | number;
 }
 
-function toVersion(row: Row): StoredVersion {
+export function toVersion(row: Row): StoredVersion {
   const content = typeof row.content === 'string' ? (JSON.parse(row.content) as Resource) : row.content;
   return {
     resourceType: row.resource_type,
@@ -213,65 +213,6 @@ export async function countHistory(q: Queryable, h: Omit<HistoryQuery, 'count' |
     `SELECT count(*) AS n FROM resource_history ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`,
     params,
   );
-  return Number(r.rows[0].n);
-}
-
-/** One search condition of the storage-level query language the FHIR search layer compiles to. */
-export type Condition =
-  | { kind: 'id'; ids: string[]; not?: boolean }
-  | { kind: 'token'; code: string; any: { system?: string | null; value?: string }[]; not?: boolean }
-  | { kind: 'lastUpdated'; op: '>=' | '<' | '>' | '<='; value: string };
-
-export interface SearchQuery {
-  resourceType: string;
-  conditions: Condition[];
-  count: number;
-  /** Keyset cursor: only ids after this one (ordered by id). */
-  afterId?: string;
-}
-
-function compileConditions(conditions: Condition[], params: unknown[]): string[] {
-  const where: string[] = [];
-  const p = (v: unknown) => `$${params.push(v)}`;
-  for (const c of conditions) {
-    if (c.kind === 'id') {
-      where.push(`${c.not ? 'NOT ' : ''}(r.id = ANY(${p(c.ids)}::text[]))`);
-    } else if (c.kind === 'lastUpdated') {
-      where.push(`r.last_updated ${c.op} ${p(c.value)}`);
-    } else {
-      const alternatives = c.any.map((t) => {
-        const parts: string[] = [];
-        if (t.system === null) parts.push('t.system IS NULL');
-        else if (t.system !== undefined) parts.push(`t.system = ${p(t.system)}`);
-        if (t.value !== undefined) parts.push(`t.value = ${p(t.value)}`);
-        return parts.length ? `(${parts.join(' AND ')})` : 'true';
-      });
-      where.push(
-        `${c.not ? 'NOT ' : ''}EXISTS (SELECT 1 FROM search_token t WHERE t.resource_type = r.resource_type
-         AND t.resource_id = r.id AND t.code = ${p(c.code)} AND (${alternatives.join(' OR ')}))`,
-      );
-    }
-  }
-  return where;
-}
-
-export async function searchResources(q: Queryable, s: SearchQuery): Promise<{ versions: StoredVersion[]; more: boolean }> {
-  const params: unknown[] = [s.resourceType];
-  const where = ['r.resource_type = $1', 'NOT r.deleted', ...compileConditions(s.conditions, params)];
-  if (s.afterId !== undefined) where.push(`r.id > $${params.push(s.afterId)}`);
-  params.push(s.count + 1);
-  const r = await q.query<Row>(
-    `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content FROM resources r
-     WHERE ${where.join(' AND ')} ORDER BY r.id LIMIT $${params.length}`,
-    params,
-  );
-  return { versions: r.rows.slice(0, s.count).map(toVersion), more: r.rows.length > s.count };
-}
-
-export async function countResources(q: Queryable, s: Omit<SearchQuery, 'count' | 'afterId'>): Promise<number> {
-  const params: unknown[] = [s.resourceType];
-  const where = ['r.resource_type = $1', 'NOT r.deleted', ...compileConditions(s.conditions, params)];
-  const r = await q.query<{ n: string | number }>(`SELECT count(*) AS n FROM resources r WHERE ${where.join(' AND ')}`, params);
   return Number(r.rows[0].n);
 }
 

@@ -3,7 +3,7 @@
  * https://hl7.org/fhir/R4/http.html#search — https://hl7.org/fhir/R4/search.html
  */
 import { assertAllowed } from '../../access/context';
-import { countResources, searchResources } from '../../storage/repository';
+import { countResources, searchResources } from '../../storage/search';
 import { bundle, pageLink, searchEntry } from '../bundle';
 import { reader, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { outcome } from '../outcomes';
@@ -16,6 +16,7 @@ export async function searchType(ctx: FhirContext, req: FhirRequest, type: strin
   assertAllowed(ctx.access, 'search', type);
   const lenient = /handling=lenient/.test(req.prefer ?? '');
   const parsed = parseSearch(type, req.query, lenient);
+  parsed.conditions.push(...ctx.access.searchConditions(type));
   const subsetting = parseSubsetting(req.query);
   const q = reader(ctx);
   const fhirBase = ctx.settings.fhirBaseUrl;

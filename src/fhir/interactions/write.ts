@@ -6,7 +6,8 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../../storage/database';
 import { referenceRows, walkReferences, type ReferenceRow } from '../../storage/indexer';
-import { existingTargets, referrers, searchResources, writeVersion, type NewVersion, type StoredVersion } from '../../storage/repository';
+import { existingTargets, referrers, writeVersion, type NewVersion, type StoredVersion } from '../../storage/repository';
+import { searchResources } from '../../storage/search';
 import type { FhirContext } from '../context';
 import { badRequest, conflict, preconditionFailed } from '../outcomes';
 import { withMeta } from '../resources';

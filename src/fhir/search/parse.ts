@@ -4,7 +4,7 @@
  * on the index design the full search builds on.
  */
 import { getSearchParameters } from '@medplum/core';
-import type { Condition } from '../../storage/repository';
+import type { Condition } from '../../storage/search';
 import { badRequest } from '../outcomes';
 
 /** Result parameters: they shape the response, not the match (https://hl7.org/fhir/R4/search.html#return). */
