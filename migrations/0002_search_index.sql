@@ -22,7 +22,8 @@ CREATE TABLE search_string (
 CREATE INDEX search_string_value ON search_string (resource_type, code, value text_pattern_ops);
 CREATE INDEX search_string_resource ON search_string (resource_type, resource_id);
 
--- date/dateTime/instant/Period/Timing as the range [start_at, end_at] it covers (at its precision).
+-- date/dateTime/instant/Period/Timing as the range [start_at, end_at) it covers at its precision (end exclusive;
+-- an open Period end is +infinity, an open start -infinity). Dates without a zone are taken as UTC.
 CREATE TABLE search_date (
   resource_type text        NOT NULL,
   resource_id   text        NOT NULL,

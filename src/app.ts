@@ -7,6 +7,7 @@ import type { Config } from './config';
 import type { FhirServices } from './fhir/context';
 import type { FhirValidator } from './fhir/validation';
 import { loadDefinitions } from './fhir/definitions';
+import { registerSearchParameters } from './fhir/searchParameters';
 import { outcomeErrors } from './http/errors';
 import { fhirHandler } from './http/fhir';
 import { probes } from './http/probes';
@@ -24,6 +25,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Koa {
   loadDefinitions();
   const { config, db, validator } = deps;
+  registerSearchParameters(validator.conformanceResources);
   const services: FhirServices = {
     db,
     validator,

@@ -5,6 +5,7 @@
 import type { FhirContext, FhirRequest, FhirResponse } from './context';
 import { capabilities } from './operations/capabilities';
 import { validateOperation } from './operations/validate';
+import { reindexOperation } from './operations/reindex';
 import { batchOrTransaction } from './interactions/batch';
 import { create } from './interactions/create';
 import { conditionalDelete, deleteResource } from './interactions/delete';
@@ -21,7 +22,10 @@ export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirRes
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const none = () => methodNotAllowed(`${req.method} is not allowed on /${req.path}`);
   const operation = segments.find((seg) => seg.startsWith('$'));
-  if (operation && operation !== '$validate') throw notFound(`Unknown operation ${operation}`);
+  if (operation && operation !== '$validate' && operation !== '$reindex') throw notFound(`Unknown operation ${operation}`);
+  if (operation === '$reindex' && method === 'POST' && segments.length <= 2 && segments[segments.length - 1] === '$reindex') {
+    return reindexOperation(ctx, segments.length === 2 ? first : undefined);
+  }
 
   switch (segments.length) {
     case 0:

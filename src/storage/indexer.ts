@@ -1,23 +1,77 @@
 /**
- * Derives the index rows of a resource at write time, in the same transaction as the write:
- * token values of every R4 token SearchParameter of the type (from their FHIRPath expressions), and the
- * local references the resource makes (for referential integrity).
- * https://hl7.org/fhir/R4/search.html#token
+ * Derives the search index rows of a resource at write time, in the same statement as the write: for every
+ * SearchParameter of the type (R4 plus the custom ones of fhir-profiles/), its FHIRPath expression is
+ * evaluated and each value converted to rows of the side table of its type (migrations/0002_search_index.sql).
+ * Also collects every local reference anywhere in the resource, for referential integrity.
+ * https://hl7.org/fhir/R4/search.html — https://hl7.org/fhir/R4/searchparameter.html
  */
 import {
-  convertToSearchableTokens,
   evalFhirPathTyped,
   getParsedExpressionForResourceType,
   getSearchParameters,
   toTypedValue,
   type FhirPathAtom,
+  type TypedValue,
 } from '@medplum/core';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Resource, SearchParameter } from '@medplum/fhirtypes';
+import { dateRange, normalizeString, numberRange } from './values';
 
 export interface TokenRow {
   code: string;
   system: string | null;
   value: string | null;
+  /** Lower-cased, accent-free display/text for :text. */
+  text: string | null;
+  typeSystem: string | null;
+  typeCode: string | null;
+}
+export interface StringRow {
+  code: string;
+  value: string;
+  exact: string;
+}
+export interface DateRow {
+  code: string;
+  start: string;
+  end: string;
+}
+export interface NumberRow {
+  code: string;
+  value: number;
+  low: number;
+  high: number;
+}
+export interface QuantityRow extends NumberRow {
+  system: string | null;
+  unitCode: string | null;
+  unit: string | null;
+}
+export interface SearchReferenceRow {
+  code: string;
+  targetType: string | null;
+  targetId: string | null;
+  url: string | null;
+  identifierSystem: string | null;
+  identifierValue: string | null;
+}
+export interface UriRow {
+  code: string;
+  value: string;
+}
+export interface PositionRow {
+  latitude: number;
+  longitude: number;
+}
+
+export interface IndexRows {
+  token: TokenRow[];
+  string: StringRow[];
+  date: DateRow[];
+  number: NumberRow[];
+  quantity: QuantityRow[];
+  reference: SearchReferenceRow[];
+  uri: UriRow[];
+  position: PositionRow[];
 }
 
 export interface ReferenceRow {
@@ -27,44 +81,226 @@ export interface ReferenceRow {
 
 interface CompiledParam {
   code: string;
+  type: SearchParameter['type'];
   atom: FhirPathAtom;
 }
 
-const tokenParamCache = new Map<string, CompiledParam[]>();
+/** Parameters stored as columns of `resources` (or not stored: composite is matched from its components). */
+const NOT_INDEXED = new Set(['_id', '_lastUpdated']);
 
-/** Token search parameters of a resource type with their parsed expressions (compiled once per type). */
-export function tokenParams(resourceType: string): CompiledParam[] {
-  let compiled = tokenParamCache.get(resourceType);
+const paramCache = new Map<string, CompiledParam[]>();
+
+/** The indexed search parameters of a type with their parsed expressions (compiled once per type). */
+export function indexedParams(resourceType: string): CompiledParam[] {
+  let compiled = paramCache.get(resourceType);
   if (!compiled) {
-    compiled = Object.entries(getSearchParameters(resourceType) ?? {})
-      .filter(([code, sp]) => sp.type === 'token' && sp.expression && code !== '_id')
-      .map(([code, sp]) => ({ code, atom: getParsedExpressionForResourceType(resourceType, sp.expression as string) }));
-    tokenParamCache.set(resourceType, compiled);
+    compiled = [];
+    for (const [code, sp] of Object.entries(getSearchParameters(resourceType) ?? {})) {
+      if (NOT_INDEXED.has(code) || !sp.expression || sp.type === 'composite') continue;
+      if (sp.type === 'special' && !(resourceType === 'Location' && code === 'near')) continue;
+      try {
+        compiled.push({ code, type: sp.type, atom: getParsedExpressionForResourceType(resourceType, sp.expression) });
+      } catch {
+        // An expression medplum cannot parse indexes nothing; searching it then matches nothing.
+      }
+    }
+    paramCache.set(resourceType, compiled);
   }
   return compiled;
 }
 
-export function tokenRows(resource: Resource): TokenRow[] {
+/** Forgets compiled parameters, after custom SearchParameters were (re)loaded. */
+export function clearIndexedParams(): void {
+  paramCache.clear();
+}
+
+export function indexRows(resource: Resource, fhirBaseUrl: string): IndexRows {
+  const rows: IndexRows = { token: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], position: [] };
   const input = [toTypedValue(resource)];
-  const rows: TokenRow[] = [];
-  const seen = new Set<string>();
-  for (const { code, atom } of tokenParams(resource.resourceType)) {
-    let values;
+  for (const param of indexedParams(resource.resourceType)) {
+    let values: TypedValue[];
     try {
-      values = evalFhirPathTyped(atom, input);
+      values = evalFhirPathTyped(param.atom, input);
     } catch {
       continue; // an expression that does not apply to this instance indexes nothing
     }
-    if (values.length === 0) continue;
-    for (const t of convertToSearchableTokens(values)) {
-      if (t.system === undefined && t.value === undefined) continue;
-      const key = `${code}\u0000${t.system ?? ''}\u0000${t.value ?? ''}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      rows.push({ code, system: t.system ?? null, value: t.value ?? null });
-    }
+    for (const tv of values) addValue(rows, param, tv, fhirBaseUrl);
   }
-  return rows;
+  return dedupe(rows);
+}
+
+function addValue(rows: IndexRows, param: CompiledParam, tv: TypedValue, fhirBaseUrl: string): void {
+  const { code } = param;
+  const v = tv.value;
+  if (v === undefined || v === null) return;
+  switch (param.type) {
+    case 'token':
+      rows.token.push(...tokens(code, tv));
+      return;
+    case 'string':
+      for (const s of strings(tv)) rows.string.push({ code, value: normalizeString(s), exact: s });
+      return;
+    case 'date': {
+      const range = dates(tv);
+      if (range) rows.date.push({ code, start: range[0], end: range[1] });
+      return;
+    }
+    case 'number': {
+      const n = typeof v === 'number' ? v : typeof v === 'object' && typeof v.value === 'number' ? v.value : Number(v);
+      if (Number.isFinite(n)) rows.number.push({ code, value: n, ...numberRange(n) });
+      return;
+    }
+    case 'quantity':
+      if (typeof v === 'object' && typeof v.value === 'number') {
+        rows.quantity.push({
+          code,
+          value: v.value,
+          ...numberRange(v.value),
+          system: v.system ?? (v.currency ? 'urn:iso:std:iso:4217' : null),
+          unitCode: v.code ?? v.currency ?? null,
+          unit: v.unit ?? null,
+        });
+      }
+      return;
+    case 'reference':
+      rows.reference.push(...references(code, tv, fhirBaseUrl));
+      return;
+    case 'uri':
+      if (typeof v === 'string') rows.uri.push({ code, value: v });
+      return;
+    case 'special':
+      if (typeof v === 'object' && typeof v.latitude === 'number' && typeof v.longitude === 'number') {
+        rows.position.push({ latitude: v.latitude, longitude: v.longitude });
+      }
+      return;
+  }
+}
+
+const token = (code: string, system: unknown, value: unknown, text?: unknown, type?: { system?: string; code?: string }): TokenRow => ({
+  code,
+  system: typeof system === 'string' ? system : null,
+  value: value === undefined || value === null ? null : String(value),
+  text: typeof text === 'string' && text ? normalizeString(text) : null,
+  typeSystem: type?.system ?? null,
+  typeCode: type?.code ?? null,
+});
+
+/** Token values by datatype (https://hl7.org/fhir/R4/search.html#token). */
+function tokens(code: string, tv: TypedValue): TokenRow[] {
+  const v = tv.value;
+  switch (tv.type) {
+    case 'Coding':
+      return [token(code, v.system, v.code, v.display)];
+    case 'CodeableConcept': {
+      const out: TokenRow[] = (v.coding ?? []).map((c: { system?: string; code?: string; display?: string }) =>
+        token(code, c.system, c.code, c.display ?? v.text),
+      );
+      if (out.length === 0 && v.text) out.push(token(code, null, null, v.text));
+      return out;
+    }
+    case 'Identifier': {
+      const typeCoding = v.type?.coding?.[0];
+      return [token(code, v.system, v.value, v.type?.text ?? typeCoding?.display, typeCoding)];
+    }
+    case 'ContactPoint':
+      return [token(code, v.system, v.value)];
+    case 'Reference':
+      return v.identifier ? [token(code, v.identifier.system, v.identifier.value)] : [];
+    default:
+      return typeof v === 'object' ? [] : [token(code, null, v)];
+  }
+}
+
+/** String values: the parts of HumanName and Address match too (https://hl7.org/fhir/R4/search.html#string). */
+function strings(tv: TypedValue): string[] {
+  const v = tv.value;
+  if (typeof v === 'string') return [v];
+  if (typeof v !== 'object') return [String(v)];
+  if (tv.type === 'HumanName') {
+    return [v.text, v.family, ...(v.given ?? []), ...(v.prefix ?? []), ...(v.suffix ?? [])].filter(isText);
+  }
+  if (tv.type === 'Address') {
+    return [v.text, ...(v.line ?? []), v.city, v.district, v.state, v.postalCode, v.country].filter(isText);
+  }
+  return Object.values(v).filter(isText);
+}
+
+const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
+
+/** The range a date-typed value covers (https://hl7.org/fhir/R4/search.html#date). */
+function dates(tv: TypedValue): [string, string] | undefined {
+  const v = tv.value;
+  if (typeof v === 'string') return dateRange(v);
+  if (typeof v !== 'object') return undefined;
+  if (tv.type === 'Period') {
+    const start = v.start ? dateRange(v.start)?.[0] : undefined;
+    const end = v.end ? dateRange(v.end)?.[1] : undefined;
+    if (!start && !end) return undefined;
+    return [start ?? '-infinity', end ?? 'infinity'];
+  }
+  if (tv.type === 'Timing') {
+    const events = ((v.event ?? []) as string[]).map((e) => dateRange(e)).filter((r): r is [string, string] => !!r);
+    if (events.length === 0) return undefined;
+    return [events.map((e) => e[0]).sort()[0], events.map((e) => e[1]).sort().reverse()[0]];
+  }
+  return undefined;
+}
+
+const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+export function parseLocalReference(ref: string, fhirBaseUrl: string): ReferenceRow | undefined {
+  const relative = ref.startsWith(fhirBaseUrl + '/') ? ref.slice(fhirBaseUrl.length + 1) : ref;
+  const m = LOCAL_REF.exec(relative);
+  return m ? { targetType: m[1], targetId: m[2] } : undefined;
+}
+
+function references(code: string, tv: TypedValue, fhirBaseUrl: string): SearchReferenceRow[] {
+  const v = tv.value;
+  const row = (targetType: string | null, targetId: string | null, url: string | null, idSystem?: string, idValue?: string) => ({
+    code,
+    targetType,
+    targetId,
+    url,
+    identifierSystem: idSystem ?? null,
+    identifierValue: idValue ?? null,
+  });
+  if (typeof v === 'string') {
+    // canonical / uri references
+    const local = parseLocalReference(v, fhirBaseUrl);
+    return [local ? row(local.targetType, local.targetId, null) : row(null, null, v)];
+  }
+  if (typeof v !== 'object') return [];
+  const out: SearchReferenceRow[] = [];
+  if (typeof v.reference === 'string' && !v.reference.startsWith('#')) {
+    const local = parseLocalReference(v.reference, fhirBaseUrl);
+    out.push(local ? row(local.targetType, local.targetId, null) : row(null, null, v.reference));
+  }
+  if (v.identifier && (v.identifier.system || v.identifier.value)) {
+    out.push(row(null, null, null, v.identifier.system, v.identifier.value));
+  }
+  return out;
+}
+
+function dedupe(rows: IndexRows): IndexRows {
+  const unique = <T>(list: T[]): T[] => {
+    const seen = new Set<string>();
+    return list.filter((x) => {
+      const key = JSON.stringify(x);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  };
+  return {
+    token: unique(rows.token),
+    string: unique(rows.string),
+    date: unique(rows.date),
+    number: unique(rows.number),
+    quantity: unique(rows.quantity),
+    reference: unique(rows.reference),
+    uri: unique(rows.uri),
+    position: unique(rows.position),
+  };
 }
 
 /**
@@ -78,15 +314,6 @@ export function referenceRows(resource: Resource, fhirBaseUrl: string): Referenc
     if (target) rows.set(`${target.targetType}/${target.targetId}`, target);
   });
   return [...rows.values()];
-}
-
-const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-
-export function parseLocalReference(ref: string, fhirBaseUrl: string): ReferenceRow | undefined {
-  let relative = ref;
-  if (ref.startsWith(fhirBaseUrl + '/')) relative = ref.slice(fhirBaseUrl.length + 1);
-  const m = LOCAL_REF.exec(relative);
-  return m ? { targetType: m[1], targetId: m[2] } : undefined;
 }
 
 /** Calls fn for every Reference.reference string in a JSON tree. */

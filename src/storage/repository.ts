@@ -3,9 +3,11 @@
  * SQL only; FHIR semantics (versions, conditions, outcomes) live in src/fhir. Every function takes the
  * Queryable to run on, so a caller composes several of them into one transaction.
  */
+import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from './database';
-import { referenceRows, tokenRows, type ReferenceRow } from './indexer';
+import type { ReferenceRow } from './indexer';
+import { indexCtes } from './indexWrite';
 
 export interface StoredVersion {
   resourceType: string;
@@ -44,6 +46,14 @@ export function toVersion(row: Row): StoredVersion {
 }
 
 const COLUMNS = 'resource_type, id, version_id, last_updated, deleted, content';
+
+/**
+ * A prepared-statement name derived from the SQL text: the write statement's shape depends on which index
+ * tables get rows, and each shape is planned once per connection.
+ */
+function statementName(prefix: string, sql: string): string {
+  return `${prefix}_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+}
 
 export async function readCurrent(
   q: Queryable,
@@ -86,46 +96,48 @@ export interface NewVersion {
  * Returns false when nothing was written: a concurrent writer created the id or moved the version first.
  */
 export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: string): Promise<boolean> {
-  const tokens = v.resource ? tokenRows(v.resource) : [];
-  const refs = v.resource ? referenceRows(v.resource, fhirBaseUrl) : [];
-  const current =
-    v.versionId === 1
-      ? `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-         ON CONFLICT (resource_type, id) DO NOTHING RETURNING id`
-      : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
-         WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id`;
-  const clearOld =
-    v.versionId === 1
-      ? ''
-      : `, old_tokens AS (DELETE FROM search_token WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))
-         , old_refs AS (DELETE FROM resource_references WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`;
-  // Data-modifying CTEs share one snapshot: the deletes above never see the rows inserted below.
-  const r = await q.query<{ n: number }>(
-    `WITH cur AS (${current})
+  const first = v.versionId === 1;
+  const current = first
+    ? `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+       ON CONFLICT (resource_type, id) DO NOTHING RETURNING id`
+    : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
+       WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id`;
+  const index = indexCtes(v.resource, fhirBaseUrl, 8, !first);
+  const sql = `WITH cur AS (${current})
      , hist AS (INSERT INTO resource_history (${COLUMNS}, method) SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 FROM cur)
-     ${clearOld}
-     , tokens AS (INSERT INTO search_token (resource_type, resource_id, code, system, value)
-         SELECT $1, $2, t.code, t.system, t.value FROM cur, unnest($8::text[], $9::text[], $10::text[]) AS t(code, system, value))
-     , refs AS (INSERT INTO resource_references (resource_type, resource_id, target_type, target_id)
-         SELECT $1, $2, x.t, x.i FROM cur, unnest($11::text[], $12::text[]) AS x(t, i))
-     SELECT count(*)::int AS n FROM cur`,
-    [
-      v.resourceType,
-      v.id,
-      v.versionId,
-      v.lastUpdated,
-      v.resource === undefined,
-      v.resource ?? null,
-      v.method,
-      tokens.map((t) => t.code),
-      tokens.map((t) => t.system),
-      tokens.map((t) => t.value),
-      refs.map((x) => x.targetType),
-      refs.map((x) => x.targetId),
-    ],
-    v.versionId === 1 ? 'write_first_version' : 'write_next_version',
+     ${index.ctes}
+     SELECT count(*)::int AS n FROM cur`;
+  const r = await q.query<{ n: number }>(
+    sql,
+    [v.resourceType, v.id, v.versionId, v.lastUpdated, v.resource === undefined, v.resource ?? null, v.method, ...index.params],
+    statementName('write', sql),
   );
   return Number(r.rows[0]?.n) === 1;
+}
+
+/** Rewrites the index rows of current resources (after SearchParameters changed). Returns how many. */
+export async function reindex(q: Queryable, resources: Resource[], fhirBaseUrl: string): Promise<number> {
+  let n = 0;
+  for (const resource of resources) {
+    const index = indexCtes(resource, fhirBaseUrl, 3, true);
+    const r = await q.query<{ n: number }>(
+      `WITH cur AS (SELECT id FROM resources WHERE resource_type = $1 AND id = $2 AND NOT deleted)
+       ${index.ctes}
+       SELECT count(*)::int AS n FROM cur`,
+      [resource.resourceType, resource.id, ...index.params],
+    );
+    n += Number(r.rows[0]?.n);
+  }
+  return n;
+}
+
+/** One page of current resources in id order (keyset), for reindexing. */
+export async function currentPage(q: Queryable, resourceType: string, afterId: string, limit: number): Promise<Resource[]> {
+  const r = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id > $2 AND NOT deleted ORDER BY id LIMIT $3`,
+    [resourceType, afterId, limit],
+  );
+  return r.rows.map((row) => ({ ...(toVersion(row).resource as Resource), id: row.id }));
 }
 
 /** Which of the given targets exist as current, non-deleted resources ("Type/id" strings). */

@@ -1,0 +1,104 @@
+/**
+ * The SQL that writes a resource's index rows, as data-modifying CTEs appended to the statement that writes
+ * the resource itself, so resource, history and index change in one atomic statement. Rows are passed as
+ * column arrays and expanded with unnest (one round trip whatever the number of rows).
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import { indexRows, referenceRows, type IndexRows, type ReferenceRow } from './indexer';
+
+interface TableSpec {
+  table: string;
+  /** Columns after (resource_type, resource_id), with the SQL array type of each. */
+  columns: [name: string, type: string][];
+  values: (rows: IndexRows, refs: ReferenceRow[]) => unknown[][];
+}
+
+const TABLES: TableSpec[] = [
+  {
+    table: 'search_token',
+    columns: [['code', 'text'], ['system', 'text'], ['value', 'text'], ['text', 'text'], ['type_system', 'text'], ['type_code', 'text']],
+    values: ({ token }) => [token.map((r) => r.code), token.map((r) => r.system), token.map((r) => r.value), token.map((r) => r.text), token.map((r) => r.typeSystem), token.map((r) => r.typeCode)],
+  },
+  {
+    table: 'search_string',
+    columns: [['code', 'text'], ['value', 'text'], ['exact', 'text']],
+    values: ({ string }) => [string.map((r) => r.code), string.map((r) => r.value), string.map((r) => r.exact)],
+  },
+  {
+    table: 'search_date',
+    columns: [['code', 'text'], ['start_at', 'timestamptz'], ['end_at', 'timestamptz']],
+    values: ({ date }) => [date.map((r) => r.code), date.map((r) => r.start), date.map((r) => r.end)],
+  },
+  {
+    table: 'search_number',
+    columns: [['code', 'text'], ['value', 'numeric'], ['low', 'numeric'], ['high', 'numeric']],
+    values: ({ number }) => [number.map((r) => r.code), number.map((r) => r.value), number.map((r) => r.low), number.map((r) => r.high)],
+  },
+  {
+    table: 'search_quantity',
+    columns: [['code', 'text'], ['system', 'text'], ['unit_code', 'text'], ['unit', 'text'], ['value', 'numeric'], ['low', 'numeric'], ['high', 'numeric']],
+    values: ({ quantity: q }) => [q.map((r) => r.code), q.map((r) => r.system), q.map((r) => r.unitCode), q.map((r) => r.unit), q.map((r) => r.value), q.map((r) => r.low), q.map((r) => r.high)],
+  },
+  {
+    table: 'search_reference',
+    columns: [['code', 'text'], ['target_type', 'text'], ['target_id', 'text'], ['url', 'text'], ['identifier_system', 'text'], ['identifier_value', 'text']],
+    values: ({ reference: x }) => [x.map((r) => r.code), x.map((r) => r.targetType), x.map((r) => r.targetId), x.map((r) => r.url), x.map((r) => r.identifierSystem), x.map((r) => r.identifierValue)],
+  },
+  {
+    table: 'search_uri',
+    columns: [['code', 'text'], ['value', 'text']],
+    values: ({ uri }) => [uri.map((r) => r.code), uri.map((r) => r.value)],
+  },
+  {
+    table: 'search_position',
+    columns: [['latitude', 'float8'], ['longitude', 'float8']],
+    values: ({ position }) => [position.map((r) => r.latitude), position.map((r) => r.longitude)],
+  },
+  {
+    table: 'resource_references',
+    columns: [['target_type', 'text'], ['target_id', 'text']],
+    values: (_rows, refs) => [refs.map((r) => r.targetType), refs.map((r) => r.targetId)],
+  },
+];
+
+/** Every index table (for deletes and reindexing). */
+export const INDEX_TABLES = TABLES.map((t) => t.table);
+
+export interface IndexSql {
+  /** CTEs to append after `WITH cur AS (...)`; they act only when `cur` returned a row. */
+  ctes: string;
+  params: unknown[];
+}
+
+/**
+ * CTEs that (optionally) delete the old index rows and insert the new ones of one resource.
+ * `$1`/`$2` must be the resource type and id; parameters are numbered from `firstParam`.
+ */
+export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number, clearOld: boolean): IndexSql {
+  const rows = resource ? indexRows(resource, fhirBaseUrl) : emptyRows();
+  const refs = resource ? referenceRows(resource, fhirBaseUrl) : [];
+  const params: unknown[] = [];
+  const parts: string[] = [];
+  TABLES.forEach((t, i) => {
+    if (clearOld) {
+      // Data-modifying CTEs share one snapshot: this delete never sees the rows inserted below.
+      parts.push(`del_${i} AS (DELETE FROM ${t.table} WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`);
+    }
+    const values = t.values(rows, refs);
+    if (values[0].length === 0) return;
+    const args = t.columns.map(([, type], c) => {
+      params.push(values[c]);
+      return `$${firstParam + params.length - 1}::${type}[]`;
+    });
+    const names = t.columns.map(([name]) => name);
+    parts.push(
+      `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${names.join(', ')})
+        SELECT $1, $2, ${names.map((n) => `u.${n}`).join(', ')} FROM cur, unnest(${args.join(', ')}) AS u(${names.join(', ')}))`,
+    );
+  });
+  return { ctes: parts.length ? ', ' + parts.join('\n, ') : '', params };
+}
+
+function emptyRows(): IndexRows {
+  return { token: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], position: [] };
+}
