@@ -1,6 +1,8 @@
 /**
  * The floor we compare ourselves with: the fewest lines of Koa + pg that read and create a Patient as
- * JSON. No validation, versioning, history, search index or audit. Run by bench/run.ts as its own process.
+ * JSON, and answer each benchmark search with hand-written SQL over the same index tables
+ * (bench/search/queries.ts) as a searchset Bundle. No validation, versioning, history, search index
+ * maintenance, FHIR parameter generality or audit. Run by bench/run.ts as its own process.
  * Env: PORT, DATABASE_URL, DB_POOL_SIZE (the same pool size as the server under test).
  */
 import { randomUUID } from 'node:crypto';
@@ -8,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { Pool } from 'pg';
+import { BadQuery, BASELINE_QUERIES } from './search/queries';
 
 const pool = new Pool({
   connectionString: process.env.DATABASE_URL,
@@ -44,6 +47,39 @@ router.post('/Patient', async (ctx) => {
   ctx.status = 201;
   ctx.set('Location', `/Patient/${resource.id}`);
   ctx.body = resource;
+});
+
+interface SearchRow {
+  mode: 'match' | 'include';
+  resource_type: string;
+  id: string;
+  content: unknown;
+}
+
+// One search per scenario, on the same URL our server answers under /fhir.
+router.get('/:type', async (ctx) => {
+  const build = BASELINE_QUERIES[ctx.params.type];
+  if (!build) {
+    ctx.status = 404;
+    return;
+  }
+  let sql;
+  try {
+    sql = build(new URLSearchParams(ctx.querystring));
+  } catch (err) {
+    if (!(err instanceof BadQuery)) throw err;
+    ctx.status = 400;
+    ctx.body = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: err.message }] };
+    return;
+  }
+  const { rows } = await pool.query<SearchRow>(sql.text, sql.values);
+  const base = `${ctx.protocol}://${ctx.host}`;
+  ctx.type = 'application/fhir+json';
+  ctx.body = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    entry: rows.map((r) => ({ fullUrl: `${base}/${r.resource_type}/${r.id}`, resource: r.content, search: { mode: r.mode } })),
+  };
 });
 
 async function main(): Promise<void> {

@@ -45,3 +45,41 @@ export async function tableSizes(url: string, tables: string[]): Promise<Record<
     return sizes;
   });
 }
+
+/** Whether the database exists (for --reuse). */
+export async function databaseExists(adminUrl: string, database: string): Promise<boolean> {
+  return admin(adminUrl, async (client) => {
+    const { rows } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    return rows.length > 0;
+  });
+}
+
+/**
+ * What a load left for the scenarios (ids, the data set's timeline), kept next to the data in the bench
+ * database so `--reuse` can skip loading. Keyed by data set.
+ */
+export async function saveManifest(url: string, key: string, value: unknown): Promise<void> {
+  await admin(url, async (client) => {
+    await client.query('CREATE TABLE IF NOT EXISTS bench_manifest (key text PRIMARY KEY, value jsonb NOT NULL)');
+    await client.query(
+      'INSERT INTO bench_manifest (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value',
+      [key, JSON.stringify(value)],
+    );
+  });
+}
+
+export async function loadManifest<T>(url: string, key: string): Promise<T | undefined> {
+  return admin(url, async (client) => {
+    const { rows } = await client
+      .query<{ value: T }>('SELECT value FROM bench_manifest WHERE key = $1', [key])
+      .catch(() => ({ rows: [] as { value: T }[] })); // no manifest table: nothing was loaded
+    return rows[0]?.value;
+  });
+}
+
+/** VACUUM ANALYZE after the load, so both servers meet planner statistics as a live database has them. */
+export async function analyze(url: string): Promise<number> {
+  const started = Date.now();
+  await admin(url, (client) => client.query('VACUUM ANALYZE'));
+  return (Date.now() - started) / 1000;
+}

@@ -23,7 +23,7 @@ export async function probe(scenario: Scenario, target: Target, data: BenchData)
   try {
     const response = await fetch(target.origin + spec.path, {
       method: spec.method,
-      headers: spec.headers as Record<string, string>,
+      headers: { ...(spec.headers as Record<string, string>), ...target.headers },
       body: spec.body,
     });
     const text = await response.text();
@@ -54,7 +54,7 @@ export function measure(
           {
             setupRequest: (request) => {
               const spec: RequestSpec = next();
-              return { ...request, ...spec, headers: { ...request.headers, ...spec.headers } };
+              return { ...request, ...spec, headers: { ...request.headers, ...spec.headers, ...target.headers } };
             },
           },
         ],

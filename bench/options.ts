@@ -8,8 +8,18 @@ export interface BenchOptions {
   /** Seconds per measurement. */
   duration: number;
   connections: number[];
-  /** Scenario names to run; empty = all. */
+  /** Scenario names to run (`search` = every search scenario); empty = all. */
   only: string[];
+  /** Size of the search data set relative to issue 3's (200,000 Slots, 50,000 Patients, ...). */
+  searchScale: number;
+  /** Print EXPLAIN (ANALYZE, BUFFERS) of ours and the baseline for each search scenario. */
+  explain: boolean;
+  /** Take measurements (off: load, verify and explain only). */
+  measure: boolean;
+  /** Requests per search scenario whose answers are compared between the two servers. */
+  verifySamples: number;
+  /** Keep the database of a previous run when it holds the same data sets (skip the load). */
+  reuse: boolean;
   batchSize: number;
   loadConcurrency: number;
   oursPort: number;
@@ -21,12 +31,21 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [options]
-  --quick                 10,000 resources, 3 s per measurement (smoke run)
+  --quick                 10,000 resources, search scale 0.05, 3 s per measurement (smoke run)
   --duration <s>          seconds per measurement (default 10)
   --resources <n>         Patients to load (default 100000)
   --connections <a,b>     connection counts (default 1,32)
-  --only <name,...>       scenarios to run (default all)
-  --batch-size <n>        entries per batch Bundle while loading (default 500)
+  --only <name,...>       scenarios to run (default all): read, create, slot-agenda, patient-cpf,
+                          patient-name, doctor-near, appointments; \`search\` = the five searches
+  --search-scale <f>      size of the search data set (default 1: 200,000 Slots over 400 Schedules,
+                          50,000 Patients, 50,000 Appointments, 5,000 PractitionerRoles); 0.1 for quick runs
+  --explain               print EXPLAIN (ANALYZE, BUFFERS) of our SQL and the baseline's for each search,
+                          flagging Seq Scans on big tables
+  --no-measure            load, verify (and explain) only
+  --verify <n>            requests per search compared between the two servers (default 20; 0 = skip)
+  --reuse                 keep the bench database of a previous run when it holds the same data
+                          (same --resources and --search-scale); its index is as that run's server wrote it
+  --batch-size <n>        entries per batch Bundle of the read benchmark's Patients (default 500)
   --load-concurrency <n>  batch Bundles in flight while loading (default 4)
   --port <n>              our server's port (default 18080; the baseline uses port + 1)
   --no-build              skip \`npm run build\`
@@ -47,6 +66,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     duration: 10,
     connections: [1, 32],
     only: [],
+    searchScale: 1,
+    explain: false,
+    measure: true,
+    verifySamples: 20,
+    reuse: false,
     batchSize: 500,
     loadConcurrency: 4,
     oursPort: 18080,
@@ -57,6 +81,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   };
   let explicitResources = false;
   let explicitDuration = false;
+  let explicitScale = false;
   let quick = false;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
@@ -78,6 +103,25 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
         break;
       case '--only':
         options.only = value().split(',').filter((s) => s !== '');
+        break;
+      case '--search-scale':
+        options.searchScale = positive(flag, value());
+        explicitScale = true;
+        break;
+      case '--explain':
+        options.explain = true;
+        break;
+      case '--no-measure':
+        options.measure = false;
+        break;
+      case '--verify': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--verify expects a count, got ${n}`);
+        options.verifySamples = n;
+        break;
+      }
+      case '--reuse':
+        options.reuse = true;
         break;
       case '--batch-size':
         options.batchSize = Math.floor(positive(flag, value()));
@@ -108,6 +152,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   if (quick) {
     if (!explicitResources) options.resources = 10_000;
     if (!explicitDuration) options.duration = 3;
+    if (!explicitScale) options.searchScale = 0.05;
   }
   return options;
 }

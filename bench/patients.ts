@@ -4,7 +4,7 @@
  */
 import type { Bundle, BundleEntry, Patient } from '@medplum/fhirtypes';
 
-const CPF_SYSTEM = 'http://rnds.saude.gov.br/fhir/r4/NamingSystem/cpf';
+export const CPF_SYSTEM = 'http://rnds.saude.gov.br/fhir/r4/NamingSystem/cpf';
 
 const GIVEN_F = ['Ana', 'Maria', 'Juliana', 'Fernanda', 'Beatriz', 'Camila', 'Larissa', 'Patrícia', 'Luíza', 'Helena'];
 const GIVEN_M = ['João', 'Pedro', 'Lucas', 'Gabriel', 'Rafael', 'Carlos', 'Mateus', 'Thiago', 'André', 'José'];
@@ -41,8 +41,15 @@ export function cpf(base: number): string {
   return digits.join('');
 }
 
+/** The CPF of the n-th Patient of a series. */
+export function patientCpf(n: number, series = 0): string {
+  // Series 0 takes bases 100,000,000 + n, series 1 120,000,000 + n, ...: apart for n < 2e7, and clear of
+  // 111,111,111, whose all-equal digits make an invalid CPF.
+  return cpf(100_000_000 + series * 20_000_000 + n);
+}
+
 /** Deterministic, so two runs load the same data (mulberry32). */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -53,14 +60,25 @@ function random(seed: number): () => number {
   };
 }
 
+/** Where names come from; `skew` > 1 makes the first family names more common than the last. */
+export interface NameLists {
+  family: readonly string[];
+  givenF: readonly string[];
+  givenM: readonly string[];
+  skew: number;
+}
+
+const BASIC_NAMES: NameLists = { family: FAMILY, givenF: GIVEN_F, givenM: GIVEN_M, skew: 1 };
+
 /** The n-th Patient of a series; distinct series never share a CPF. */
-export function patient(n: number, series = 0): Patient {
+export function patient(n: number, series = 0, names: NameLists = BASIC_NAMES): Patient {
   const rand = random(n * 7919 + series * 104729 + 1);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
+  const pickFamily = (): string => names.family[Math.floor(rand() ** names.skew * names.family.length)];
   const female = rand() < 0.52;
-  const given = [pick(female ? GIVEN_F : GIVEN_M)];
-  if (rand() < 0.4) given.push(pick(female ? GIVEN_F : GIVEN_M));
-  const family = rand() < 0.5 ? `${pick(FAMILY)} ${pick(FAMILY)}` : pick(FAMILY);
+  const given = [pick(female ? names.givenF : names.givenM)];
+  if (rand() < 0.4) given.push(pick(female ? names.givenF : names.givenM));
+  const family = rand() < 0.5 ? `${pickFamily()} ${pickFamily()}` : pickFamily();
   const [city, state, postalCode] = pick(CITIES);
   const year = 1930 + Math.floor(rand() * 93);
   const month = String(1 + Math.floor(rand() * 12)).padStart(2, '0');
@@ -70,9 +88,7 @@ export function patient(n: number, series = 0): Patient {
   const resource: Patient = {
     resourceType: 'Patient',
     active: rand() < 0.95,
-    // Series 0 takes bases 100,000,000 + n, series 1 120,000,000 + n: apart for n < 1e7, and clear of
-    // 111,111,111, whose all-equal digits make an invalid CPF.
-    identifier: [{ use: 'official', system: CPF_SYSTEM, value: cpf(100_000_000 + series * 20_000_000 + n) }],
+    identifier: [{ use: 'official', system: CPF_SYSTEM, value: patientCpf(n, series) }],
     name: [{ use: 'official', family, given }],
     gender: female ? 'female' : 'male',
     birthDate: `${year}-${month}-${day}`,
@@ -128,6 +144,7 @@ export async function loadPatients(
   batchSize: number,
   concurrency: number,
   progress: (done: number) => void,
+  headers: Record<string, string> = {},
 ): Promise<LoadResult> {
   const ids: string[] = [];
   let failed = 0;
@@ -142,7 +159,7 @@ export async function loadPatients(
       next = to;
       const response = await fetch(fhirBase, {
         method: 'POST',
-        headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+        headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...headers },
         body: JSON.stringify(batch(from, to)),
         signal: AbortSignal.timeout(300_000),
       });

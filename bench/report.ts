@@ -5,6 +5,8 @@ export interface Row {
   scenario: string;
   connections: number;
   target: number;
+  /** ours p95 must stay under this (ms); undefined: no latency target. */
+  p95Target?: number;
   ours: Measurement;
   baseline: Measurement;
 }
@@ -17,6 +19,7 @@ const COLUMNS = [
   'ratio',
   'target',
   'ours p95 ms',
+  'p95 target',
   'ours p99 ms',
   'base p95 ms',
   'non-2xx ours/base',
@@ -29,7 +32,9 @@ function fixed(n: number, digits: number): string {
 
 export function cells(row: Row): string[] {
   const ratio = row.ours.requestsPerSecond / row.baseline.requestsPerSecond;
-  const verdict = !Number.isFinite(ratio) ? '' : ratio >= row.target ? ' ok' : ' LOW';
+  // A side that failed requests did not do the same work: its ratio means nothing.
+  const failed = row.ours.non2xx + row.ours.errors + row.baseline.non2xx + row.baseline.errors > 0;
+  const verdict = failed ? ' INVALID' : !Number.isFinite(ratio) ? '' : ratio >= row.target ? ' ok' : ' LOW';
   return [
     row.scenario,
     String(row.connections),
@@ -38,6 +43,7 @@ export function cells(row: Row): string[] {
     fixed(ratio, 2),
     `>= ${row.target}${verdict}`,
     fixed(row.ours.p95, 1),
+    row.p95Target === undefined ? '-' : `< ${row.p95Target}${row.ours.p95 < row.p95Target ? ' ok' : ' LOW'}`,
     fixed(row.ours.p99, 1),
     fixed(row.baseline.p95, 1),
     `${row.ours.non2xx}/${row.baseline.non2xx}`,

@@ -1,20 +1,40 @@
 /**
  * `npm run bench`: our server against a minimal Koa + pg baseline on the same freshly loaded database.
  * Not a test: it prints numbers and the ratios we aim for. See `npm run bench -- --help`.
+ * Steps: build, load through our FHIR API (the read benchmark's Patients, and the search data set of
+ * issue 3 when a search scenario is selected), VACUUM ANALYZE, start the baseline, check that both
+ * servers answer each search alike, print EXPLAIN plans (--explain), then measure each scenario at each
+ * connection count on both servers.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { recreateDatabase, tableSizes } from './database';
+import { join, resolve } from 'node:path';
+import { authEnv, authHeaders } from './auth';
+import { analyze, databaseExists, databaseUrl as urlOf, loadManifest, recreateDatabase, saveManifest, tableSizes } from './database';
 import { measure, probe } from './measure';
 import { parseOptions, type BenchOptions } from './options';
 import { loadPatients } from './patients';
 import { table, type Row } from './report';
-import { scenarios, type BenchData, type Target } from './scenarios';
+import { scenarios, type BenchData, type Scenario, type Target } from './scenarios';
+import { capturedSource, explainScenarios, explainSearchSource, findExplainSearch, printExplainSummary } from './search/explain';
+import { loadSearchData, type SearchData } from './search/load';
+import { printAgreement, verify } from './search/verify';
 import { startServer, type RunningServer } from './servers';
 
 const root = join(__dirname, '..');
+const TABLES = [
+  'resources',
+  'resource_history',
+  'search_token',
+  'search_string',
+  'search_date',
+  'search_number',
+  'search_quantity',
+  'search_reference',
+  'search_uri',
+  'search_position',
+];
 
 function section(title: string): void {
   console.log(`\n== ${title}`);
@@ -26,11 +46,20 @@ function build(): void {
   if (result.status !== 0) throw new Error(`npm run build failed (${result.status ?? result.signal})`);
 }
 
-function startOurs(options: BenchOptions, databaseUrl: string, logDir: string): Promise<RunningServer> {
+function select(only: string[]): Scenario[] {
+  const names = new Set(scenarios.map((s) => s.name));
+  for (const name of only) if (name !== 'search' && !names.has(name)) throw new Error(`no scenario named ${name}`);
+  const selected = scenarios.filter((s) => only.length === 0 || only.includes(s.name) || (s.search && only.includes('search')));
+  if (selected.length === 0) throw new Error('no scenario selected');
+  return selected;
+}
+
+function startOurs(options: BenchOptions, databaseUrl: string, logDir: string, captureFile?: string): Promise<RunningServer> {
   return startServer({
     name: 'ours',
     command: process.execPath,
-    args: [options.entry],
+    // --explain without explainSearch: record the SQL of marked requests (bench/sql-capture.js).
+    args: captureFile ? ['-r', join(root, 'bench/sql-capture.js'), options.entry] : [options.entry],
     cwd: root,
     env: {
       DATABASE_URL: databaseUrl,
@@ -40,6 +69,8 @@ function startOurs(options: BenchOptions, databaseUrl: string, logDir: string): 
       PORT: String(options.oursPort),
       BASE_URL: `http://127.0.0.1:${options.oursPort}`,
       DATA_DIR: join(logDir, 'data'),
+      ...authEnv(),
+      ...(captureFile ? { BENCH_SQL_CAPTURE: captureFile } : {}),
     },
     port: options.oursPort,
     readyPath: '/readyz',
@@ -47,8 +78,51 @@ function startOurs(options: BenchOptions, databaseUrl: string, logDir: string): 
   });
 }
 
+interface PatientsManifest {
+  count: number;
+  ids: string[];
+}
+
+/** The data sets a previous run left in the database, if they are the ones this run needs. */
+async function reusable(options: BenchOptions, needs: Set<string>): Promise<BenchData | undefined> {
+  if (!(await databaseExists(options.adminUrl, options.database))) return undefined;
+  const url = urlOf(options.adminUrl, options.database);
+  const data: BenchData = { patientIds: [] };
+  if (needs.has('patients')) {
+    const patients = await loadManifest<PatientsManifest>(url, 'patients');
+    if (patients?.count !== options.resources) return undefined;
+    data.patientIds = patients.ids;
+  }
+  if (needs.has('search')) {
+    const search = await loadManifest<SearchData>(url, 'search');
+    if (search?.scale !== options.searchScale) return undefined;
+    data.search = search;
+  }
+  return data;
+}
+
+async function loadReadPatients(options: BenchOptions, fhirBase: string, headers: Record<string, string>): Promise<string[]> {
+  section(`load ${options.resources} Patients (batch of ${options.batchSize}, ${options.loadConcurrency} in flight)`);
+  let lastPrinted = 0;
+  const load = await loadPatients(fhirBase, options.resources, options.batchSize, options.loadConcurrency, (done) => {
+    if (done - lastPrinted >= options.resources / 10 || done === options.resources) {
+      lastPrinted = done;
+      process.stdout.write(`  ${done}/${options.resources}\n`);
+    }
+  }, headers);
+  console.log(
+    `loaded ${load.ids.length} in ${load.seconds.toFixed(1)} s (${(load.ids.length / load.seconds).toFixed(0)} resources/s), ${load.failed} failed`,
+  );
+  if (load.ids.length === 0) throw new Error('no Patient was created; nothing to read');
+  return load.ids;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2), process.env);
+  const selected = select(options.only);
+  const searches = selected.filter((s) => s.search);
+  const needs = new Set(selected.map((s) => s.needs));
+  const started = Date.now();
   const logDir = mkdtempSync(join(tmpdir(), 'fhir-bench-'));
   const servers: RunningServer[] = [];
   const stopAll = async (): Promise<void> => {
@@ -58,35 +132,37 @@ async function main(): Promise<void> {
 
   try {
     if (options.build) build();
+    const explainSearch = options.explain && searches.length ? findExplainSearch(resolve(root, options.entry)) : undefined;
+    const captureFile = options.explain && searches.length && !explainSearch ? join(logDir, 'sql-capture.jsonl') : undefined;
 
     section(`database ${options.database}`);
-    const databaseUrl = await recreateDatabase(options.adminUrl, options.database);
-    console.log(`fresh database at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}; server logs in ${logDir}`);
+    let data = options.reuse ? await reusable(options, needs) : undefined;
+    const reused = data !== undefined;
+    const databaseUrl = reused ? urlOf(options.adminUrl, options.database) : await recreateDatabase(options.adminUrl, options.database);
+    console.log(
+      `${reused ? 'reusing the data of a previous run in' : 'fresh database at'} ${databaseUrl.replace(/\/\/[^@]*@/, '//')}; server logs in ${logDir}`,
+    );
 
     section('our server');
-    const ours = await startOurs(options, databaseUrl, logDir);
+    const ours = await startOurs(options, databaseUrl, logDir, captureFile);
     servers.push(ours);
-    console.log(`ready at ${ours.url}`);
+    const oursHeaders = await authHeaders(ours.url);
+    console.log(`ready at ${ours.url}${oursHeaders.authorization ? ' (requires a token: using the bootstrap client\'s)' : ''}`);
 
-    section(`load ${options.resources} Patients (batch of ${options.batchSize}, ${options.loadConcurrency} in flight)`);
-    let lastPrinted = 0;
-    const load = await loadPatients(
-      `${ours.url}/fhir`,
-      options.resources,
-      options.batchSize,
-      options.loadConcurrency,
-      (done) => {
-        if (done - lastPrinted >= options.resources / 10 || done === options.resources) {
-          lastPrinted = done;
-          process.stdout.write(`  ${done}/${options.resources}\n`);
-        }
-      },
-    );
-    console.log(
-      `loaded ${load.ids.length} in ${load.seconds.toFixed(1)} s (${(load.ids.length / load.seconds).toFixed(0)} resources/s), ${load.failed} failed`,
-    );
-    if (load.ids.length === 0) throw new Error('no Patient was created; nothing to read');
-    const sizes = await tableSizes(databaseUrl, ['resources', 'resource_history', 'search_token']);
+    if (!data) {
+      data = { patientIds: [] };
+      if (needs.has('patients')) {
+        data.patientIds = await loadReadPatients(options, `${ours.url}/fhir`, oursHeaders);
+        await saveManifest(databaseUrl, 'patients', { count: options.resources, ids: data.patientIds } satisfies PatientsManifest);
+      }
+      if (needs.has('search')) {
+        section(`load the search data set, scale ${options.searchScale} (${options.loadConcurrency} Bundles in flight)`);
+        data.search = await loadSearchData(`${ours.url}/fhir`, options.searchScale, options.loadConcurrency, oursHeaders);
+        await saveManifest(databaseUrl, 'search', data.search);
+      }
+      console.log(`VACUUM ANALYZE in ${(await analyze(databaseUrl)).toFixed(1)} s`);
+    }
+    const sizes = await tableSizes(databaseUrl, TABLES);
     console.log('on disk: ' + Object.entries(sizes).map(([t, s]) => `${t} ${s}`).join(', '));
 
     section('baseline (Koa + pg)');
@@ -103,16 +179,25 @@ async function main(): Promise<void> {
     servers.push(baseline);
     console.log(`ready at ${baseline.url}`);
 
-    const targets: Target[] = [
-      { name: 'ours', origin: ours.url, patientPath: '/fhir/Patient' },
-      { name: 'baseline', origin: baseline.url, patientPath: '/Patient' },
+    const targets: [Target, Target] = [
+      { name: 'ours', origin: ours.url, patientPath: '/fhir/Patient', fhirPath: '/fhir', headers: oursHeaders },
+      { name: 'baseline', origin: baseline.url, patientPath: '/Patient', fhirPath: '', headers: {} },
     ];
-    const data: BenchData = { patientIds: load.ids };
-    const selected = scenarios.filter((s) => options.only.length === 0 || options.only.includes(s.name));
-    if (selected.length === 0) throw new Error(`no scenario named ${options.only.join(', ')}`);
+
+    if (searches.length && options.verifySamples > 0) {
+      section(`same answers? (${options.verifySamples} requests per search, ours vs baseline)`);
+      for (const scenario of searches) printAgreement(await verify(scenario, targets, data, options.verifySamples));
+    }
+
+    let plans;
+    if (options.explain && searches.length) {
+      section('EXPLAIN (ANALYZE, BUFFERS): ours, then the baseline, for the first request of each search');
+      const source = explainSearch ? explainSearchSource(explainSearch, databaseUrl, `${ours.url}/fhir`) : capturedSource(targets[0], captureFile!);
+      plans = await explainScenarios(searches, targets[0], targets[1], data, databaseUrl, source);
+    }
 
     const rows: Row[] = [];
-    for (const scenario of selected) {
+    for (const scenario of options.measure ? selected : []) {
       for (const target of targets) {
         const problem = await probe(scenario, target, data);
         if (problem) console.log(`warning: ${scenario.name} on ${target.name}: ${problem}`);
@@ -129,12 +214,26 @@ async function main(): Promise<void> {
           );
           results.push(m);
         }
-        rows.push({ scenario: scenario.name, connections, target: scenario.target, ours: results[0], baseline: results[1] });
+        rows.push({
+          scenario: scenario.name,
+          connections,
+          target: scenario.target,
+          p95Target: scenario.p95TargetMs,
+          ours: results[0],
+          baseline: results[1],
+        });
       }
     }
 
-    section('results (ratio = ours / baseline req/s)');
-    console.log(table(rows));
+    if (rows.length) {
+      section('results (ratio = ours / baseline req/s)');
+      console.log(table(rows));
+    }
+    if (plans) {
+      section('plans (execution time of each statement; Seq Scans on big tables)');
+      printExplainSummary(plans);
+    }
+    console.log(`\nbench took ${((Date.now() - started) / 60_000).toFixed(1)} min`);
   } finally {
     await stopAll();
   }

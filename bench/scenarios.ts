@@ -4,6 +4,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { patient } from './patients';
+import type { SearchData } from './search/load';
+import { searchScenarios } from './search/scenarios';
 
 /** One of the two servers, as a scenario sees it. */
 export interface Target {
@@ -11,12 +13,22 @@ export interface Target {
   origin: string;
   /** Where Patients live: `/fhir/Patient` for ours, `/Patient` for the baseline. */
   patientPath: string;
+  /** Sent with every request (our server's Authorization when it requires a token). */
+  headers: Record<string, string>;
+  /** Prefix of search URLs: `/fhir` for ours, `` for the baseline (which answers the same query strings). */
+  fhirPath: string;
 }
 
 /** What the load left for scenarios to use. */
 export interface BenchData {
+  /** Patients of the read benchmark (empty when no selected scenario needs them). */
   patientIds: string[];
+  /** The scheduling data set of the search benchmark (absent when no search scenario is selected). */
+  search?: SearchData;
 }
+
+/** Which data set a scenario needs loaded. */
+export type DataSet = 'patients' | 'search' | 'none';
 
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -29,6 +41,11 @@ export interface Scenario {
   name: string;
   /** The lowest acceptable ours/baseline throughput ratio. */
   target: number;
+  /** The highest acceptable p95 latency of ours, in ms (none: not a target). */
+  p95TargetMs?: number;
+  needs: DataSet;
+  /** A search whose results --verify/--explain compare between the two servers. */
+  search?: boolean;
   /** Status a correct answer has; a probe request checks it before measuring. */
   expectStatus: number;
   /** A request generator for one measurement; called once per request. */
@@ -40,10 +57,11 @@ const FHIR_JSON = 'application/fhir+json';
 /** Creates never repeat a CPF within a run, whichever server they go to. */
 let createSerial = 0;
 
-export const scenarios: Scenario[] = [
+const basic: Scenario[] = [
   {
     name: 'read',
     target: 0.6,
+    needs: 'patients',
     expectStatus: 200,
     requests(target, data) {
       const ids = data.patientIds;
@@ -58,6 +76,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'create',
     target: 0.4,
+    needs: 'none',
     expectStatus: 201,
     requests(target) {
       return () => ({
@@ -69,3 +88,6 @@ export const scenarios: Scenario[] = [
     },
   },
 ];
+
+/** Every scenario, in the order they run: the basic read and create, then the searches of issue 3. */
+export const scenarios: Scenario[] = [...basic, ...searchScenarios];

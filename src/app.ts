@@ -4,10 +4,13 @@
  */
 import Koa from 'koa';
 import type { Config } from './config';
+import { createAuth, type Mailer } from './auth';
 import type { FhirServices } from './fhir/context';
 import type { FhirValidator } from './fhir/validation';
 import { loadDefinitions } from './fhir/definitions';
 import { registerSearchParameters } from './fhir/searchParameters';
+import { authRoutes } from './http/auth';
+import { accessForGrant } from './access/fromToken';
 import { outcomeErrors } from './http/errors';
 import { fhirHandler } from './http/fhir';
 import { probes } from './http/probes';
@@ -20,6 +23,8 @@ export interface AppDeps {
   config: Config;
   db: Database;
   validator: FhirValidator;
+  /** Outgoing mail (password resets); default: SMTP_URL, or the log. Tests pass one that records. */
+  mailer?: Mailer;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -38,7 +43,10 @@ export function createApp(deps: AppDeps): Koa {
   const migrationsDir = join(projectRoot(), 'migrations');
   let migrated = false;
   const probe = probes(db, async () => (migrated ||= await isMigrated(db, migrationsDir)));
-  const fhir = fhirHandler(services, config.maxJsonBytes);
+  const auth = createAuth({ config, db, fhir: services, mailer: deps.mailer });
+  const fhir = fhirHandler(services, config.maxJsonBytes, async (header) =>
+    accessForGrant(db, await auth.authenticate(header), services.settings.fhirBaseUrl),
+  );
 
   const app = new Koa();
   app.proxy = true;
@@ -46,6 +54,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(outcomeErrors());
   app.use(probe.timing);
   app.use(probe.router.routes());
+  app.use(authRoutes(auth));
   app.use(async (ctx, next) => {
     if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) return fhir(ctx, next);
     return next();

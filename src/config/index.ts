@@ -26,6 +26,30 @@ export interface Config {
   enforceReferentialIntegrityOnWrite: boolean;
   logLevel: string;
   shutdownTimeoutMs: number;
+  /** SMTP server for outgoing mail (`smtp://user:pass@host:587`); unset: mail is logged, not sent. */
+  smtpUrl?: string;
+  mailFrom: string;
+  auth: AuthConfig;
+}
+
+/** The authorization server (CONTRACT section 4). */
+export interface AuthConfig {
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  /** CONTRACT section 1: the admin client, created at start (client_credentials, client_secret_basic, system/*.*). */
+  bootstrapClientId?: string;
+  bootstrapClientSecret?: string;
+  /** Redirect URIs of the first-party public client `healthmed-app`. */
+  appRedirectUris: string[];
+  requirePractitionerMfa: boolean;
+  /** A PKCS#8 PEM or private JWK (EC P-256 or RSA) that signs tokens; unset: a key kept in the database. */
+  signingKey?: string;
+  /** Age after which a database signing key is replaced (its public key stays in the JWKS while needed). */
+  signingKeyRotationDays: number;
+  /** Failed logins per account, and per client address, before a lockout (429 with Retry-After). */
+  loginMaxFailures: number;
+  loginMaxFailuresPerAddress: number;
+  loginLockoutSeconds: number;
 }
 
 function int(value: string | undefined, fallback: number, name: string): number {
@@ -55,5 +79,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     enforceReferentialIntegrityOnWrite: bool(env.ENFORCE_REFERENTIAL_INTEGRITY_ON_WRITE, true),
     logLevel: env.LOG_LEVEL || 'info',
     shutdownTimeoutMs: int(env.SHUTDOWN_TIMEOUT_MS, 25000, 'SHUTDOWN_TIMEOUT_MS'),
+    smtpUrl: env.SMTP_URL || undefined,
+    mailFrom: env.MAIL_FROM || 'Health&Med <no-reply@healthmed.com.br>',
+    auth: {
+      accessTokenTtlSeconds: int(env.ACCESS_TOKEN_TTL_SECONDS, 900, 'ACCESS_TOKEN_TTL_SECONDS'),
+      refreshTokenTtlSeconds: int(env.REFRESH_TOKEN_TTL_SECONDS, 30 * 86400, 'REFRESH_TOKEN_TTL_SECONDS'),
+      bootstrapClientId: env.BOOTSTRAP_CLIENT_ID || undefined,
+      bootstrapClientSecret: env.BOOTSTRAP_CLIENT_SECRET || undefined,
+      appRedirectUris: (env.APP_REDIRECT_URIS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== ''),
+      requirePractitionerMfa: bool(env.REQUIRE_PRACTITIONER_MFA, false),
+      signingKey: env.JWT_SIGNING_KEY || undefined,
+      signingKeyRotationDays: int(env.JWT_KEY_ROTATION_DAYS, 90, 'JWT_KEY_ROTATION_DAYS'),
+      loginMaxFailures: int(env.LOGIN_MAX_FAILURES, 5, 'LOGIN_MAX_FAILURES'),
+      loginMaxFailuresPerAddress: int(env.LOGIN_MAX_FAILURES_PER_ADDRESS, 50, 'LOGIN_MAX_FAILURES_PER_ADDRESS'),
+      loginLockoutSeconds: int(env.LOGIN_LOCKOUT_SECONDS, 900, 'LOGIN_LOCKOUT_SECONDS'),
+    },
   };
 }

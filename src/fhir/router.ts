@@ -12,7 +12,7 @@ import { conditionalDelete, deleteResource } from './interactions/delete';
 import { history } from './interactions/history';
 import { conditionalPatch, patch } from './interactions/patch';
 import { read, vread } from './interactions/read';
-import { searchType } from './interactions/search';
+import { searchCompartment, searchSystem, searchType } from './interactions/search';
 import { conditionalUpdate, update } from './interactions/update';
 import { methodNotAllowed, notFound } from './outcomes';
 
@@ -30,6 +30,7 @@ export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirRes
   switch (segments.length) {
     case 0:
       if (method === 'POST') return batchOrTransaction(ctx, req, route);
+      if (method === 'GET') return searchSystem(ctx, req);
       throw none();
     case 1:
       if (first === 'metadata') {
@@ -38,6 +39,10 @@ export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirRes
       }
       if (first === '_history') {
         if (method === 'GET') return history(ctx, req);
+        throw none();
+      }
+      if (first === '_search') {
+        if (method === 'POST') return searchSystem(ctx, req);
         throw none();
       }
       if (method === 'GET') return searchType(ctx, req, first);
@@ -67,9 +72,11 @@ export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirRes
     case 3:
       if (third === '_history' && method === 'GET') return history(ctx, req, first, second);
       if (third === '$validate' && (method === 'POST' || method === 'GET')) return validateOperation(ctx, req, first, second);
+      if (third !== '_history' && !third.startsWith('$') && method === 'GET') return searchCompartment(ctx, req, first, second, third);
       throw segments[2] === '_history' || third.startsWith('$') ? none() : notFound(`Unknown path /${req.path}`);
     case 4:
       if (third === '_history' && method === 'GET') return vread(ctx, req, first, second, fourth);
+      if (fourth === '_search' && method === 'POST') return searchCompartment(ctx, req, first, second, third);
       throw third === '_history' ? none() : notFound(`Unknown path /${req.path}`);
     default:
       throw notFound(`Unknown path /${req.path}`);

@@ -5,22 +5,38 @@ import type { Context, Middleware } from 'koa';
 import type { FhirRequest, FhirServices } from '../fhir/context';
 import { route } from '../fhir/router';
 import { methodNotAllowed } from '../fhir/outcomes';
-import { systemContext } from '../access/context';
+import type { AccessContext } from '../access/context';
 import { readBody } from './body';
 import { assertAcceptsJson } from './negotiation';
 import { writeFhirResponse } from './respond';
 
+/** What an unauthenticated request to a public path may do: nothing beyond that path. */
+const publicContext: AccessContext = {
+  caller: { kind: 'anonymous' },
+  scopes: [],
+  can: () => false,
+  searchConditions: () => [{ kind: 'none' }],
+};
+
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
-export function fhirHandler(services: FhirServices, maxJsonBytes: number): Middleware {
+/** Resolves the caller of a request from its Authorization header (401 when missing or invalid). */
+export type Authenticator = (authorization: string | undefined) => Promise<AccessContext>;
+
+/** Readable without a token: the CapabilityStatement (https://hl7.org/fhir/smart-app-launch/conformance.html). */
+const PUBLIC_PATHS = new Set(['metadata']);
+
+export function fhirHandler(services: FhirServices, maxJsonBytes: number, authenticate: Authenticator): Middleware {
   return async (ctx: Context) => {
     if (!METHODS.has(ctx.method)) throw methodNotAllowed(`${ctx.method} is not supported`);
+    const path = ctx.path.replace(/^\/fhir\/?/, '');
+    // Authenticate before reading the body: an anonymous caller gets 401 without the server parsing anything.
+    const access = PUBLIC_PATHS.has(path) && ctx.method === 'GET' ? undefined : await authenticate(ctx.get('authorization') || undefined);
     assertAcceptsJson(ctx);
     const parsed = await readBody(ctx, maxJsonBytes);
     const query = new URLSearchParams(ctx.querystring);
     // POST [type]/_search may carry its parameters as a form body (https://hl7.org/fhir/R4/http.html#search)
     if (parsed.form) for (const [k, v] of parsed.form) query.append(k, v);
-    const path = ctx.path.replace(/^\/fhir\/?/, '');
     ctx.state.route = path.split('/')[0] || 'base';
     const req: FhirRequest = {
       method: ctx.method as FhirRequest['method'],
@@ -34,8 +50,7 @@ export function fhirHandler(services: FhirServices, maxJsonBytes: number): Middl
       ifModifiedSince: ctx.get('if-modified-since') || undefined,
       prefer: ctx.get('prefer') || undefined,
     };
-    const access = ctx.state.access ?? systemContext();
-    const res = await route({ ...services, access }, req);
+    const res = await route({ ...services, access: access ?? publicContext }, req);
     writeFhirResponse(ctx, res);
   };
 }

@@ -144,7 +144,8 @@ export interface DatabaseOptions {
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
-    const pool = new Pool({ connectionString: opts.databaseUrl, max: opts.poolSize });
+    // JIT compiling a large search statement (many OR'd types) costs seconds and gains nothing for OLTP queries.
+    const pool = new Pool({ connectionString: opts.databaseUrl, max: opts.poolSize, options: '-c jit=off' });
     // An idle client losing its connection must not crash the process; the next checkout reconnects.
     pool.on('error', (err) => logger.error({ err: err.message }, 'idle database client error'));
     return new PostgresDatabase(pool);

@@ -232,3 +232,21 @@ export async function countHistory(q: Queryable, h: Omit<HistoryQuery, 'count' |
 export async function lockCriteria(q: Queryable, key: string): Promise<void> {
   await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
 }
+
+/** Ids of current resources of a type that reference one of the targets through one of the parameters. */
+export async function referencingIds(
+  q: Queryable,
+  resourceType: string,
+  codes: string[],
+  targets: { type: string; id: string }[],
+): Promise<string[]> {
+  if (targets.length === 0) return [];
+  const r = await q.query<{ resource_id: string }>(
+    `SELECT DISTINCT sr.resource_id FROM search_reference sr
+     JOIN unnest($3::text[], $4::text[]) AS tg(t, i) ON sr.target_type = tg.t AND sr.target_id = tg.i
+     WHERE sr.resource_type = $1 AND sr.code = ANY($2::text[])`,
+    [resourceType, codes, targets.map((t) => t.type), targets.map((t) => t.id)],
+    'referencing_ids',
+  );
+  return r.rows.map((row) => row.resource_id);
+}

@@ -441,7 +441,7 @@ describe('metadata and probes', () => {
     const pat = res.body.rest[0].resource.find((r: { type: string }) => r.type === 'Patient');
     expect(pat.interaction.map((i: { code: string }) => i.code)).toEqual(expect.arrayContaining(['read', 'vread', 'create', 'update', 'patch', 'delete', 'history-instance', 'search-type']));
     expect(pat.supportedProfile).toContain('http://fhir.healthmed.com.br/StructureDefinition/healthmed-patient');
-    expect(res.body.rest[0].interaction.map((i: { code: string }) => i.code)).toEqual(['transaction', 'batch', 'history-system']);
+    expect(res.body.rest[0].interaction.map((i: { code: string }) => i.code)).toEqual(['transaction', 'batch', 'history-system', 'search-system']);
   });
 
   test('healthz, readyz and metrics', async () => {

@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { createApp } from '../../src/app';
+import { createApp, type AppDeps } from '../../src/app';
 import { loadConfig, projectRoot, type Config } from '../../src/config';
 import { loadDefinitions } from '../../src/fhir/definitions';
 import { loadValidator } from '../../src/fhir/validation';
@@ -17,6 +17,8 @@ export interface TestServer {
   fhirBase: string;
   db: Database;
   config: Config;
+  /** A system/*.* access token of the bootstrap admin client. */
+  adminToken(): Promise<string>;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   close(): Promise<void>;
 }
@@ -29,7 +31,22 @@ export interface TestResponse {
   body: any;
 }
 
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** `env` overrides configuration variables; `deps` replaces app dependencies (e.g. a mailer that records). */
+/** The bootstrap admin client every test server has (CONTRACT section 1). */
+export const TEST_ADMIN = { id: 'test-admin', secret: 'test-admin-secret-0123456789abcdef' };
+const DEFAULT_ENV = {
+  BOOTSTRAP_CLIENT_ID: TEST_ADMIN.id,
+  BOOTSTRAP_CLIENT_SECRET: TEST_ADMIN.secret,
+  APP_REDIRECT_URIS: 'http://127.0.0.1:5173/callback,br.com.healthmed.app:/callback',
+};
+
+/**
+ * `env` overrides configuration variables; `deps` replaces app dependencies (e.g. a mailer that records).
+ * Requests to /fhir carry a system/*.* token of the bootstrap client unless the test passes its own
+ * `authorization` header ('' sends none).
+ */
+export async function startServer(env: Record<string, string> = {}, deps: Pick<AppDeps, 'mailer'> = {}): Promise<TestServer> {
+  env = { ...DEFAULT_ENV, ...env };
   const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: 'memory://', poolSize: 10 });
   await migrate(db, join(projectRoot(), 'migrations'));
   loadDefinitions();
@@ -40,11 +57,31 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const config = loadConfig({ ...process.env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, ...env });
-  server.on('request', createApp({ config, db, validator }).callback());
+  server.on('request', createApp({ config, db, validator, ...deps }).callback());
   const baseUrl = config.baseUrl;
+
+  let systemToken: string | undefined;
+  async function adminToken(): Promise<string> {
+    if (!systemToken) {
+      const res = await fetch(`${baseUrl}/oauth2/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${TEST_ADMIN.id}:${TEST_ADMIN.secret}`).toString('base64')}`,
+        },
+        body: 'grant_type=client_credentials&scope=system%2F*.*',
+      });
+      if (res.status !== 200) throw new Error(`system token: ${res.status} ${await res.text()}`);
+      systemToken = ((await res.json()) as { access_token: string }).access_token;
+    }
+    return systemToken;
+  }
 
   async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<TestResponse> {
     const h: Record<string, string> = { accept: 'application/fhir+json', ...headers };
+    const authKey = Object.keys(h).find((k) => k.toLowerCase() === 'authorization');
+    if (authKey === undefined && /^(https?:\/\/[^/]+)?\/fhir(\/|\?|$)/.test(path)) h.authorization = `Bearer ${await adminToken()}`;
+    else if (authKey !== undefined && h[authKey] === '') delete h[authKey];
     let payload: string | undefined;
     if (body !== undefined) {
       payload = typeof body === 'string' ? body : JSON.stringify(body);
@@ -63,6 +100,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
   }
 
   return {
+    adminToken,
     baseUrl,
     fhirBase: `${baseUrl}/fhir`,
     db,

@@ -35,7 +35,7 @@ test('serves FHIR, then on SIGTERM finishes in-flight requests and exits 0', asy
   const port = await freePort();
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
     cwd: projectRoot(),
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', BOOTSTRAP_CLIENT_ID: 'main-admin', BOOTSTRAP_CLIENT_SECRET: 'main-admin-secret-0123456789' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -44,9 +44,20 @@ test('serves FHIR, then on SIGTERM finishes in-flight requests and exits 0', asy
   try {
     await waitReady(url, child);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const token = await fetch(`${url}/oauth2/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from('main-admin:main-admin-secret-0123456789').toString('base64')}`,
+      },
+      body: 'grant_type=client_credentials&scope=system%2F*.*',
+    });
+    expect(token.status).toBe(200);
+    const auth = { authorization: `Bearer ${((await token.json()) as { access_token: string }).access_token}` };
+    expect((await fetch(`${url}/fhir/Patient`)).status).toBe(401);
     const created = await fetch(`${url}/fhir/Patient`, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', ...auth },
       body: JSON.stringify({ resourceType: 'Patient', gender: 'female' }),
     });
     expect(created.status).toBe(201);
@@ -59,7 +70,7 @@ test('serves FHIR, then on SIGTERM finishes in-flight requests and exits 0', asy
     }));
     const inFlight = fetch(`${url}/fhir`, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', ...auth },
       body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: entries }),
     });
     await new Promise((r) => setTimeout(r, 30));

@@ -21,12 +21,23 @@ export async function history(ctx: FhirContext, req: FhirRequest, type?: string,
   const count = Math.min(intParam(req.query.get('_count'), DEFAULT_COUNT, '_count'), MAX_COUNT);
   const cursor = req.query.get('_cursor');
   const beforeSeq = cursor === null ? undefined : intParam(cursor, 0, '_cursor');
-  assertAllowed(ctx.access, 'history', type ?? '*');
   const q = reader(ctx);
-  if (type && id && !(await readCurrent(q, type, id))) throw notFound(`${type}/${id} not found`);
+  if (type && id) {
+    // Instance history needs read access to the resource itself; another patient's answers 404, not an empty page.
+    const current = await readCurrent(q, type, id);
+    if (!current) throw notFound(`${type}/${id} not found`);
+    assertAllowed(ctx.access, 'history-instance', type, current.resource);
+  } else {
+    assertAllowed(ctx.access, 'history-type', type ?? '*');
+  }
 
   const page = await queryHistory(q, { resourceType: type, id, since, at, count, beforeSeq });
-  const versions = page.versions.filter((v) => ctx.access.can('history', v.resourceType, v.resource));
+  // A tombstone has no content to decide on: only callers who see the whole type see it.
+  const versions = page.versions.filter((v) =>
+    v.resource
+      ? ctx.access.can(type && id ? 'history-instance' : 'read', v.resourceType, v.resource)
+      : ctx.access.searchConditions(v.resourceType).length === 0,
+  );
   const path = [type, id, '_history'].filter(Boolean).join('/');
   const links = [pageLink('self', ctx.settings.fhirBaseUrl, path, req.query, {})];
   if (page.nextSeq !== undefined) {

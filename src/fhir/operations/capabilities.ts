@@ -2,15 +2,10 @@
  * GET /metadata: a CapabilityStatement generated from what is implemented, per resource type from the
  * loaded definitions. https://hl7.org/fhir/R4/capabilitystatement.html — https://hl7.org/fhir/R4/http.html#capabilities
  */
-import { getSearchParameters } from '@medplum/core';
-import type {
-  CapabilityStatement,
-  CapabilityStatementRestResource,
-  CapabilityStatementRestResourceSearchParam,
-  ResourceType,
-} from '@medplum/fhirtypes';
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity, ResourceType } from '@medplum/fhirtypes';
 import type { FhirContext, FhirResponse } from '../context';
 import { resourceTypes } from '../definitions';
+import { searchCapabilities, SYSTEM_SEARCH_PARAMS } from '../search/capability';
 
 const cache = new Map<string, CapabilityStatement>();
 
@@ -24,18 +19,6 @@ export function capabilities(ctx: FhirContext): FhirResponse {
     cache.set(base, cs);
   }
   return { status: 200, body: cs };
-}
-
-function searchParams(type: string): CapabilityStatementRestResourceSearchParam[] {
-  const params: CapabilityStatementRestResourceSearchParam[] = [
-    { name: '_id', type: 'token', documentation: 'Logical id of the resource' },
-    { name: '_lastUpdated', type: 'date', documentation: 'When the resource version last changed' },
-  ];
-  for (const [code, sp] of Object.entries(getSearchParameters(type) ?? {})) {
-    if (sp.type !== 'token' || code === '_id') continue;
-    params.push({ name: code, definition: sp.url, type: 'token', documentation: sp.description });
-  }
-  return params;
 }
 
 function build(ctx: FhirContext): CapabilityStatement {
@@ -56,7 +39,7 @@ function build(ctx: FhirContext): CapabilityStatement {
     conditionalUpdate: true,
     conditionalDelete: 'single',
     referencePolicy: ['literal', 'local', 'enforced'],
-    searchParam: searchParams(type),
+    ...searchCapabilities(type),
     operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
   }));
   for (const r of resource) if (r.supportedProfile?.length === 0) delete r.supportedProfile;
@@ -76,8 +59,33 @@ function build(ctx: FhirContext): CapabilityStatement {
     rest: [
       {
         mode: 'server',
+        security: smartSecurity(ctx.settings.fhirBaseUrl.replace(/\/fhir$/, '')),
         resource,
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
+        searchParam: SYSTEM_SEARCH_PARAMS,
+        compartment: ['http://hl7.org/fhir/CompartmentDefinition/patient'],
+      },
+    ],
+  };
+}
+
+/**
+ * The SMART on FHIR security block (https://hl7.org/fhir/smart-app-launch/conformance.html#using-cs):
+ * the OAuth endpoints; the full list is in /.well-known/smart-configuration.
+ */
+function smartSecurity(baseUrl: string): CapabilityStatementRestSecurity {
+  return {
+    cors: true,
+    service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'OAuth2 using SMART-on-FHIR profile' }],
+    extension: [
+      {
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: [
+          { url: 'authorize', valueUri: `${baseUrl}/oauth2/authorize` },
+          { url: 'token', valueUri: `${baseUrl}/oauth2/token` },
+          { url: 'revoke', valueUri: `${baseUrl}/oauth2/revoke` },
+          { url: 'introspect', valueUri: `${baseUrl}/oauth2/introspect` },
+        ],
       },
     ],
   };

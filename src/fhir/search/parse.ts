@@ -1,143 +1,148 @@
 /**
- * Parses search parameters into storage conditions. This first cut covers what conditional interactions
- * need — `_id`, `_lastUpdated` and every token parameter of the type (https://hl7.org/fhir/R4/search.html#token) —
- * on the index design the full search builds on.
+ * Parses a search's query parameters (https://hl7.org/fhir/R4/search.html) into storage conditions and the
+ * result parameters that shape the response. Repeating a parameter = AND, commas in a value = OR.
+ * Unknown or malformed parameters are a 400, or ignored with a warning under `Prefer: handling=lenient`
+ * (https://hl7.org/fhir/R4/search.html#errors).
  */
-import { getSearchParameters } from '@medplum/core';
-import type { Condition } from '../../storage/search';
-import { badRequest } from '../outcomes';
+import type { Condition, Cursor, IndexTable, SortKey } from '../../storage/search';
+import { OperationOutcomeError, badRequest } from '../outcomes';
+import { decodeCursor, sortSignature } from './cursor';
+import { parseInclude, type IncludeSpec } from './include';
+import { parameterCondition } from './parameter';
+import { cardinality, searchParameter } from './params';
+import { parseSort } from './sort';
+
+export { splitOr, parseToken } from './values';
 
 /** Result parameters: they shape the response, not the match (https://hl7.org/fhir/R4/search.html#return). */
-const RESULT_PARAMS = new Set(['_count', '_total', '_summary', '_elements', '_format', '_pretty', '_cursor', '_sort']);
+const RESULT_PARAMS = new Set(['_count', '_total', '_summary', '_elements', '_format', '_pretty', '_cursor', '_sort', '_type']);
 
 export interface ParsedSearch {
   conditions: Condition[];
   count: number;
-  cursor?: string;
-  total: 'none' | 'estimate' | 'accurate';
-  /** Parameters ignored under Prefer: handling=lenient. */
+  cursor?: Cursor;
+  /** undefined: the client did not ask (a total is given when it costs nothing). */
+  total?: 'none' | 'estimate' | 'accurate';
+  sort: SortKey[];
+  /** Identifies the sort in cursors. */
+  sortSignature: string;
+  include: IncludeSpec[];
+  /** Warnings about parameters ignored under Prefer: handling=lenient. */
   ignored: string[];
+}
+
+export interface SearchOptions {
+  lenient?: boolean;
+  /** Our FHIR base: absolute references under it are local. */
+  fhirBaseUrl?: string;
+  /** Access conditions per type: applied to the matches, and inside chains and `_has`. */
+  access?: (resourceType: string) => Condition[];
+  /** Extra conditions on the matches only (compartment membership). */
+  scope?: Condition[];
 }
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 1000;
 
-export function parseSearch(resourceType: string, query: URLSearchParams, lenient = false): ParsedSearch {
-  const parsed: ParsedSearch = { conditions: [], count: DEFAULT_COUNT, total: 'none', ignored: [] };
-  const params = getSearchParameters(resourceType) ?? {};
-  for (const [rawName, rawValue] of query) {
-    const [name, modifier] = rawName.split(':', 2);
-    if (RESULT_PARAMS.has(name)) {
-      applyResultParam(parsed, name, rawValue);
-      continue;
+/** Parses a search on one type. `options` may be the `lenient` flag alone (conditional interactions). */
+export function parseSearch(resourceType: string, query: URLSearchParams, options: boolean | SearchOptions = {}): ParsedSearch {
+  return parseSearchTypes([resourceType], query, typeof options === 'boolean' ? { lenient: options } : options);
+}
+
+/**
+ * Parses a search over several types (system search with `_type`): each parameter must exist on every type;
+ * conditions that differ per type are combined as "(type A and its conditions) or (type B and ...)".
+ */
+export function parseSearchTypes(types: string[], query: URLSearchParams, options: SearchOptions = {}): ParsedSearch {
+  const parsed: ParsedSearch = { conditions: [], count: DEFAULT_COUNT, sort: [], sortSignature: sortSignature(''), include: [], ignored: [] };
+  const perType = new Map<string, Condition[]>(types.map((t) => [t, []]));
+  const lenientOr = (name: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      if (!options.lenient || !(err instanceof OperationOutcomeError) || err.status !== 400) throw err;
+      parsed.ignored.push(`${name}: ${err.message}`);
     }
-    if (name === '_id') {
-      parsed.conditions.push({ kind: 'id', ids: splitOr(rawValue), not: modifier === 'not' || undefined });
-      continue;
-    }
-    if (name === '_lastUpdated') {
-      parsed.conditions.push(...dateConditions(rawValue));
-      continue;
-    }
-    const sp = params[name];
-    if (sp?.type === 'token' && (modifier === undefined || modifier === 'not')) {
-      parsed.conditions.push({ kind: 'token', code: name, any: splitOr(rawValue).map(parseToken), not: modifier === 'not' || undefined });
-      continue;
-    }
-    if (lenient) {
-      parsed.ignored.push(rawName);
-      continue;
-    }
-    throw badRequest(
-      sp ? `Search parameter ${rawName} is not supported yet` : `Unknown search parameter ${rawName} for ${resourceType}`,
-      rawName,
-    );
+  };
+  let cursorText: string | undefined;
+  for (const [name, value] of query) {
+    lenientOr(name, () => {
+      const [base, modifier] = name.split(':', 2);
+      if (base === '_include' || base === '_revinclude') {
+        parsed.include.push(parseInclude(base, modifier, value));
+      } else if (RESULT_PARAMS.has(name)) {
+        if (name === '_cursor') cursorText = value;
+        else applyResultParam(parsed, types, name, value);
+      } else {
+        for (const type of types) {
+          const p = { resourceType: type, name, fhirBaseUrl: options.fhirBaseUrl ?? '', access: options.access ?? (() => []) };
+          perType.get(type)!.push(parameterCondition(p, name, value));
+        }
+      }
+    });
   }
+  if (cursorText !== undefined) parsed.cursor = decodeCursor(cursorText, parsed.sortSignature);
+  for (const [type, list] of perType) perType.set(type, [...mergeSingleValued(type, list), ...(options.access?.(type) ?? [])]);
+  parsed.conditions = [...combine(perType), ...(options.scope ?? [])];
   return parsed;
 }
 
-function applyResultParam(parsed: ParsedSearch, name: string, value: string): void {
-  if (name === '_count') {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw badRequest(`Invalid _count: ${value}`, '_count');
-    parsed.count = Math.min(n, MAX_COUNT);
-  } else if (name === '_cursor') {
-    parsed.cursor = value;
-  } else if (name === '_total') {
-    if (!['none', 'estimate', 'accurate'].includes(value)) throw badRequest(`Invalid _total: ${value}`, '_total');
-    parsed.total = value as ParsedSearch['total'];
-  } else if (name === '_sort' && value !== '_id') {
-    throw badRequest(`Sorting by ${value} is not supported yet`, '_sort');
+/**
+ * `start=ge..&start=lt..` on a parameter with one index row per resource: one row must meet both, so the
+ * two conditions become one (one index probe instead of two, and a range the index answers at once).
+ */
+function mergeSingleValued(type: string, conditions: Condition[]): Condition[] {
+  const groups = new Map<string, Condition[]>();
+  for (const c of conditions) {
+    if (c.kind !== 'date' && c.kind !== 'number' && c.kind !== 'uri') continue;
+    const table = c.kind === 'number' ? c.table : c.kind;
+    const sp = searchParameter(type, c.code);
+    if (!sp || !cardinality(type, sp).single) continue;
+    const key = `${table}|${c.code}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
   }
+  const out: Condition[] = [];
+  for (const c of conditions) {
+    const key = c.kind === 'date' || c.kind === 'uri' ? `${c.kind}|${c.code}` : c.kind === 'number' ? `${c.table}|${c.code}` : undefined;
+    const group = key ? groups.get(key) : undefined;
+    if (!group || group.length < 2) out.push(c);
+    else if (group[0] === c) {
+      const [table, code] = key!.split('|') as [IndexTable, string];
+      out.push({ kind: 'values', table, code, all: group });
+    }
+  }
+  return out;
 }
 
-/** Comma = OR; `\,` is a literal comma (https://hl7.org/fhir/R4/search.html#escaping). */
-export function splitOr(value: string): string[] {
-  return value
-    .split(/(?<!\\),/)
-    .map((v) => v.replace(/\\,/g, ','))
-    .filter((v) => v.length > 0);
+/** The same conditions on every type stay as they are; otherwise one alternative per type. */
+function combine(perType: Map<string, Condition[]>): Condition[] {
+  const lists = [...perType.values()];
+  if (lists.length === 1) return lists[0];
+  const first = JSON.stringify(lists[0]);
+  if (lists.every((l) => JSON.stringify(l) === first)) return lists[0];
+  return [{ kind: 'or', any: [...perType].map(([type, all]) => ({ kind: 'and', all: [{ kind: 'type', types: [type] }, ...all] })) }];
 }
 
-/** `code`, `system|code`, `|code` (no system), `system|` (any code in system). */
-export function parseToken(value: string): { system?: string | null; value?: string } {
-  const bar = value.search(/(?<!\\)\|/);
-  if (bar < 0) return { value: unescape(value) };
-  const system = unescape(value.slice(0, bar));
-  const code = unescape(value.slice(bar + 1));
-  return { system: system === '' ? null : system, value: code === '' ? undefined : code };
-}
-
-const unescape = (v: string) => v.replace(/\\([|,$\\])/g, '$1');
-
-const DATE_PREFIX = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?)$/;
-
-/** `_lastUpdated` with a prefix; a partial date covers its whole range (https://hl7.org/fhir/R4/search.html#date). */
-function dateConditions(value: string): Condition[] {
-  const m = DATE_PREFIX.exec(value);
-  if (!m) throw badRequest(`Invalid date: ${value}`, '_lastUpdated');
-  const prefix = m[1] ?? 'eq';
-  const [start, end] = dateRange(m[2]);
-  switch (prefix) {
-    case 'eq':
-    case 'ap':
-      return [
-        { kind: 'lastUpdated', op: '>=', value: start },
-        { kind: 'lastUpdated', op: '<', value: end },
-      ];
-    case 'gt':
-    case 'sa':
-      return [{ kind: 'lastUpdated', op: '>=', value: end }];
-    case 'ge':
-      return [{ kind: 'lastUpdated', op: '>=', value: start }];
-    case 'lt':
-    case 'eb':
-      return [{ kind: 'lastUpdated', op: '<', value: start }];
-    case 'le':
-      return [{ kind: 'lastUpdated', op: '<', value: end }];
+function applyResultParam(parsed: ParsedSearch, types: string[], name: string, value: string): void {
+  switch (name) {
+    case '_count': {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw badRequest(`Invalid _count: ${value}`, '_count');
+      parsed.count = Math.min(n, MAX_COUNT);
+      return;
+    }
+    case '_total':
+      if (!['none', 'estimate', 'accurate'].includes(value)) throw badRequest(`Invalid _total: ${value}`, '_total');
+      parsed.total = value as ParsedSearch['total'];
+      return;
+    case '_sort':
+      parsed.sort = parseSort(types, value);
+      parsed.sortSignature = sortSignature(value);
+      return;
     default:
-      throw badRequest(`Prefix ${prefix} is not supported for _lastUpdated`, '_lastUpdated');
+      // _summary and _elements are read by ../summary.ts, _type by system search; _format and _pretty by HTTP
+      return;
   }
-}
-
-/** [start, end) of a FHIR date/dateTime at its precision, as ISO instants. */
-export function dateRange(value: string): [string, string] {
-  const hasZone = /(Z|[+-]\d{2}:\d{2})$/.test(value);
-  if (value.length === 4) return [`${value}-01-01T00:00:00Z`, `${Number(value) + 1}-01-01T00:00:00Z`];
-  if (value.length === 7) {
-    const d = new Date(`${value}-01T00:00:00Z`);
-    const e = new Date(d);
-    e.setUTCMonth(e.getUTCMonth() + 1);
-    return [d.toISOString(), e.toISOString()];
-  }
-  if (value.length === 10) {
-    const d = new Date(`${value}T00:00:00Z`);
-    return [d.toISOString(), new Date(d.getTime() + 86_400_000).toISOString()];
-  }
-  const d = new Date(hasZone ? value : `${value}Z`);
-  if (Number.isNaN(d.getTime())) throw badRequest(`Invalid date: ${value}`);
-  const precisionMs = /\.\d+/.test(value) ? 1 : /T\d{2}:\d{2}:\d{2}/.test(value) ? 1000 : 60_000;
-  return [d.toISOString(), new Date(d.getTime() + precisionMs).toISOString()];
 }
 
 /** Parses a conditional URL's query part ("identifier=a|b&_id=x", or "Type?identifier=...") */

@@ -1,0 +1,199 @@
+/**
+ * One page of a search as SQL: sort keys, keyset cursor, and the choice of the rows the page is read from.
+ *
+ * - Generic: the page's ids (and sort keys) are chosen from `resources` (index-only on the live-rows index
+ *   of migrations/0004) with each condition an EXISTS on an index table; only the page's rows are then
+ *   joined back for their content.
+ * - Index-driven: when the first sort key is a parameter with at most one index row per resource (`single`,
+ *   e.g. Slot.start), the page is read off that parameter's index rows in index order — an ORDER BY ...
+ *   LIMIT that stops after a page even on 200,000 Slots — and conditions on the same parameter test that
+ *   row directly. Resources without the value sort last; they are read by a second statement only when the
+ *   first runs out.
+ * Paging never uses OFFSET: the cursor holds the last row's sort key values and id.
+ * https://hl7.org/fhir/R4/search.html#sort — https://hl7.org/fhir/R4/http.html#paging
+ */
+import type { Condition, Cursor, SearchQuery, SortKey } from './search';
+import { compileConditions, SqlBuilder, type IndexTable, type InlineRow } from './searchSql';
+
+type TableKey = Extract<SortKey, { table: IndexTable }>;
+
+const SORT_COLUMN: Record<IndexTable, [asc: string, desc: string, cast: string]> = {
+  string: ['value', 'value', 'text'],
+  token: ['value', 'value', 'text'],
+  uri: ['value', 'value', 'text'],
+  number: ['value', 'value', 'numeric'],
+  quantity: ['value', 'value', 'numeric'],
+  // a date sorts by where it starts ascending, by where it ends descending (the latest first)
+  date: ['start_at', 'end_at', 'timestamptz'],
+  reference: ["coalesce(s.target_type || '/' || s.target_id, s.url)", "coalesce(s.target_type || '/' || s.target_id, s.url)", 'text'],
+  position: ['latitude', 'latitude', 'float8'],
+};
+
+interface KeySql {
+  expr: string;
+  cast: string;
+  descending: boolean;
+  /** Never null (an index row's own column): ordered as the btree is, bounded so an index range applies. */
+  notNull?: boolean;
+}
+
+/** A sort key's SQL expression on alias r; `driver`: r is the key's own index row. */
+function sortExpr(b: SqlBuilder, key: SortKey, driver: boolean): KeySql {
+  if ('column' in key) {
+    return { expr: `r.${key.column}`, cast: key.column === 'id' ? 'text' : 'timestamptz', descending: key.descending, notNull: true };
+  }
+  const [asc, desc, cast] = SORT_COLUMN[key.table];
+  const col = key.descending ? desc : asc;
+  if (driver) return { expr: col.includes('s.') ? col.replace(/s\./g, 'r.') : `r.${col}`, cast, descending: key.descending, notNull: true };
+  const qualified = col.includes('s.') ? col : `s.${col}`;
+  // a resource with several values sorts by its least (ascending) or greatest (descending) one
+  const expr = `(SELECT ${key.descending ? 'max' : 'min'}(${qualified}) FROM search_${key.table} s
+    WHERE s.resource_type = r.resource_type AND s.resource_id = r.id AND s.code = ${b.p(key.code)})`;
+  return { expr, cast, descending: key.descending };
+}
+
+/**
+ * "After (or before) the cursor row" in the order (keys..., id), nulls last: an OR of "equal on the first
+ * i keys and beyond on key i", which each index range can answer.
+ */
+function keysetWhere(b: SqlBuilder, keys: KeySql[], cursor: Cursor, backward: boolean): string {
+  if (cursor.values.length !== keys.length) throw new RangeError('cursor does not match the sort');
+  const alternatives: string[] = [];
+  const equal: string[] = [];
+  keys.forEach((k, i) => {
+    const v = cursor.values[i];
+    const val = v === null ? '' : b.p(v, k.cast);
+    const beyond = (backward ? k.descending : !k.descending) ? '>' : '<';
+    let step: string;
+    if (!backward) step = v === null ? 'false' : k.notNull ? `${k.expr} ${beyond} ${val}` : `(${k.expr} ${beyond} ${val} OR ${k.expr} IS NULL)`;
+    else step = v === null ? `${k.expr} IS NOT NULL` : `${k.expr} ${beyond} ${val}`;
+    if (step !== 'false') alternatives.push([...equal, step].join(' AND '));
+    equal.push(v === null ? `${k.expr} IS NULL` : `${k.expr} = ${val}`);
+  });
+  alternatives.push([...equal, `r.id ${backward ? '<' : '>'} ${b.p(cursor.id)}`].join(' AND '));
+  const expanded = `(${alternatives.map((a) => `(${a})`).join(' OR ')})`;
+  // implied by the alternatives, but an index range scan needs it spelled out
+  const k0 = keys[0];
+  const v0 = cursor.values[0];
+  if (!k0?.notNull || v0 === null) return expanded;
+  return `${k0.expr} ${(backward ? k0.descending : !k0.descending) ? '>=' : '<='} ${b.p(v0, k0.cast)} AND ${expanded}`;
+}
+
+/** One statement of a page: rows of `resourceType(s)` meeting `conditions`, after `cursor`, in `sort` order. */
+interface PageSpec {
+  resourceType?: string;
+  resourceTypes?: string[];
+  conditions: Condition[];
+  sort: SortKey[];
+  cursor?: Cursor;
+  backward: boolean;
+  limit: number;
+  /** Read the rows off this (first) sort key's index rows. */
+  driver?: TableKey;
+  afterId?: string;
+}
+
+export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
+  const b = new SqlBuilder();
+  const where: string[] = [];
+  let from: string;
+  let inline: InlineRow | undefined;
+  if (s.driver) {
+    // the parameter's index rows, shaped like `resources` rows (resource_type, id) for the conditions
+    from = `(SELECT s.*, s.resource_id AS id FROM search_${s.driver.table} s
+      WHERE s.resource_type = ${b.p(s.resourceType)} AND s.code = ${b.p(s.driver.code)}) r`;
+    inline = { table: s.driver.table, code: s.driver.code };
+  } else {
+    from = 'resources r';
+    if (s.resourceType !== undefined) where.push(`r.resource_type = ${b.p(s.resourceType)}`);
+    else if (s.resourceTypes !== undefined) where.push(`r.resource_type = ANY(${b.p(s.resourceTypes, 'text[]')})`);
+    where.push('NOT r.deleted');
+  }
+  where.push(...compileConditions(b, s.conditions, 'r', inline));
+  const keys = s.sort.map((k, i) => sortExpr(b, k, i === 0 && !!s.driver));
+  if (s.cursor) where.push(keysetWhere(b, keys, s.cursor, s.backward));
+  if (s.afterId !== undefined) where.push(`r.id > ${b.p(s.afterId)}`);
+  // nulls sort last (first when reading backward); a never-null key takes the btree's own order
+  const nulls = (k: KeySql, desc: boolean) => (k.notNull ? (desc ? 'FIRST' : 'LAST') : s.backward ? 'FIRST' : 'LAST');
+  const order = (names: string[], id: string) => [
+    ...keys.map((k, i) => {
+      const desc = k.descending !== s.backward;
+      return `${names[i]} ${desc ? 'DESC' : 'ASC'} NULLS ${nulls(k, desc)}`;
+    }),
+    `${id} ${s.backward ? 'DESC' : 'ASC'}`,
+  ];
+  const select = keys.map((k, i) => `, ${k.expr} AS k${i}`).join('');
+  const inner = `SELECT r.resource_type, r.id${select} FROM ${from} WHERE ${where.join(' AND ')}
+    ORDER BY ${order(keys.map((k) => k.expr), 'r.id').join(', ')} LIMIT ${b.p(s.limit)}`;
+  // only the page's rows are read for their content
+  const sql = `SELECT c.resource_type, c.id, c.version_id, c.last_updated, c.deleted, c.content${keys.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}
+    FROM (${inner}) p JOIN resources c ON c.resource_type = p.resource_type AND c.id = p.id
+    ORDER BY ${order(keys.map((_, i) => `p.k${i}`), 'p.id').join(', ')}`;
+  return { sql, params: b.params };
+}
+
+/** Conditions that read columns of `resources` other than (resource_type, id). */
+function readsResourceColumns(conditions: Condition[]): boolean {
+  return conditions.some(
+    (c) => c.kind === 'lastUpdated' || (c.kind === 'or' && readsResourceColumns(c.any)) || (c.kind === 'and' && readsResourceColumns(c.all)),
+  );
+}
+
+/** A top-level condition that needs a value of the parameter: no resource without one can match. */
+function requiresValue(conditions: Condition[], key: TableKey): boolean {
+  return conditions.some((c) => {
+    if (c.kind === 'missing') return !c.missing && c.table === key.table && c.code === key.code;
+    if (c.kind === 'values') return c.table === key.table && c.code === key.code;
+    const table = c.kind === 'date' ? 'date' : c.kind === 'number' ? c.table : c.kind === 'uri' ? 'uri' : undefined;
+    return table === key.table && 'code' in c && c.code === key.code;
+  });
+}
+
+export interface Branch {
+  spec: (limit: number) => PageSpec;
+  /** The branch's sort key values, in the query's key order. */
+  keys: (row: (string | null)[]) => (string | null)[];
+  /** The branch reads rows without the first key's value (and selects the other keys only). */
+  withoutFirstKey?: boolean;
+}
+
+/** The statements a page is read from, in order; the next runs only while the page is not full. */
+export function searchBranches(s: SearchQuery): Branch[] {
+  const sort = s.sort ?? [];
+  const backward = !!s.cursor?.backward;
+  const base = { resourceType: s.resourceType, resourceTypes: s.resourceTypes, conditions: s.conditions, afterId: s.afterId, backward };
+  const first = sort[0];
+  const indexDriven =
+    first !== undefined &&
+    'table' in first &&
+    first.single === true &&
+    s.resourceType !== undefined &&
+    s.afterId === undefined &&
+    !readsResourceColumns(s.conditions) &&
+    !sort.some((k) => 'column' in k && k.column === 'last_updated');
+  if (!indexDriven) return [{ spec: (limit) => ({ ...base, sort, cursor: s.cursor, limit }), keys: (k) => k }];
+
+  const key = first as TableKey;
+  const rest = sort.slice(1);
+  const inNulls = s.cursor !== undefined && s.cursor.values[0] === null;
+  const values: Branch = {
+    spec: (limit) => ({ ...base, sort, cursor: inNulls ? undefined : s.cursor, limit, driver: key }),
+    keys: (k) => k,
+  };
+  const missingCondition: Condition = { kind: 'missing', table: key.table, code: key.code, missing: true };
+  const nulls: Branch = {
+    spec: (limit) => ({
+      ...base,
+      conditions: [...s.conditions, missingCondition],
+      sort: rest,
+      cursor: inNulls ? { ...s.cursor!, values: s.cursor!.values.slice(1) } : undefined,
+      limit,
+    }),
+    keys: (k) => [null, ...k],
+    withoutFirstKey: true,
+  };
+  const withNulls = !(key.required || requiresValue(s.conditions, key));
+  // forward: values, then the rows without one; backward: the reverse
+  if (!backward) return inNulls ? [nulls] : withNulls ? [values, nulls] : [values];
+  return inNulls ? [nulls, values] : [values];
+}

@@ -1,0 +1,310 @@
+/**
+ * Compiles storage-level search conditions (src/storage/search.ts) to parameterized SQL over `resources`
+ * and the index side tables of migrations/0002_search_index.sql.
+ *
+ * Every condition on an index table is an EXISTS over rows of that table for the same resource. Each
+ * side table leads with (resource_type, code, value...), so PostgreSQL can either drive the query from
+ * the most selective side table (turning the EXISTS into a semi-join) or probe it per candidate row
+ * through its (resource_type, resource_id) index; the planner picks by statistics.
+ * https://hl7.org/fhir/R4/search.html
+ */
+import type { Condition, DateMatch, NumberMatch, Prefix, ReferenceMatch, TokenMatch, UriMatch } from './search';
+
+/** Accumulates the parameters of one statement and hands out unique table aliases. */
+export class SqlBuilder {
+  readonly params: unknown[] = [];
+  private aliases = 0;
+  /** Adds a parameter, optionally cast: `$3::timestamptz`. */
+  p(value: unknown, cast?: string): string {
+    this.params.push(value);
+    return `$${this.params.length}${cast ? `::${cast}` : ''}`;
+  }
+  alias(prefix: string): string {
+    return `${prefix}${++this.aliases}`;
+  }
+}
+
+const TABLES = {
+  token: 'search_token',
+  string: 'search_string',
+  date: 'search_date',
+  number: 'search_number',
+  quantity: 'search_quantity',
+  reference: 'search_reference',
+  uri: 'search_uri',
+  position: 'search_position',
+} as const;
+export type IndexTable = keyof typeof TABLES;
+
+/** `EXISTS (rows of table for the resource aliased r [with code] [and where])`. */
+function exists(b: SqlBuilder, table: IndexTable, r: string, code: string | undefined, where: (s: string) => string, not = false): string {
+  const s = b.alias('s');
+  const codeSql = code === undefined ? '' : ` AND ${s}.code = ${b.p(code)}`;
+  const extra = where(s);
+  return `${not ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${TABLES[table]} ${s} WHERE ${s}.resource_type = ${r}.resource_type
+    AND ${s}.resource_id = ${r}.id${codeSql}${extra ? ` AND (${extra})` : ''})`;
+}
+
+const or = (parts: string[]) => (parts.length === 0 ? 'false' : parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`);
+const and = (parts: string[]) => (parts.length === 0 ? 'true' : parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`);
+
+/**
+ * A row of one index table that `compileConditions` may test directly instead of through EXISTS: when the
+ * search is driven by the rows of a single-valued parameter (src/storage/search.ts), the alias `r` *is* that
+ * parameter's index row.
+ */
+export interface InlineRow {
+  table: IndexTable;
+  code: string;
+}
+
+export function compileConditions(b: SqlBuilder, conditions: Condition[], r: string, inline?: InlineRow): string[] {
+  return conditions.map((c) => {
+    const side = inline ? sideCondition(b, c) : undefined;
+    if (side && inline && side.table === inline.table && side.code === inline.code) {
+      if (c.kind === 'missing') return c.missing ? 'false' : 'true';
+      if (!side.not) return `(${side.where(r) || 'true'})`;
+    }
+    return compileCondition(b, c, r);
+  });
+}
+
+/** A condition on one parameter's index rows: "some row of `table` with `code` meets `where`" (or none, if `not`). */
+interface SideCondition {
+  table: IndexTable;
+  code: string;
+  where: (s: string) => string;
+  not?: boolean;
+}
+
+function sideCondition(b: SqlBuilder, c: Condition): SideCondition | undefined {
+  switch (c.kind) {
+    case 'token':
+      return { table: 'token', code: c.code, where: (s) => or(c.any.map((t) => tokenMatch(b, s, t))), not: c.not };
+    case 'string':
+      return { table: 'string', code: c.code, where: (s) => or(c.any.map((m) => stringMatch(b, s, m.match, m.value))) };
+    case 'date':
+      return { table: 'date', code: c.code, where: (s) => or(c.any.map((m) => dateMatch(b, `${s}.start_at`, `${s}.end_at`, m))) };
+    case 'number':
+      return { table: c.table, code: c.code, where: (s) => or(c.any.map((m) => numberMatch(b, s, m))) };
+    case 'uri':
+      return { table: 'uri', code: c.code, where: (s) => or(c.any.map((m) => uriMatch(b, s, m))) };
+    case 'refValue':
+      return { table: 'reference', code: c.code, where: (s) => or(c.any.map((m) => referenceMatch(b, s, m))), not: c.not };
+    case 'missing':
+      return { table: c.table, code: c.code, where: () => '', not: c.missing };
+    case 'values': {
+      // one row meets every condition: the parameter has a single index row per resource
+      const parts = c.all.map((x) => sideCondition(b, x)).filter((x): x is SideCondition => !!x && !x.not);
+      return { table: c.table, code: c.code, where: (s) => and(parts.map((x) => x.where(s) || 'true')) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function compileCondition(b: SqlBuilder, c: Condition, r: string): string {
+  switch (c.kind) {
+    case 'none':
+      return 'false';
+    case 'or':
+      return or(c.any.map((x) => compileCondition(b, x, r)));
+    case 'and':
+      return and(c.all.map((x) => compileCondition(b, x, r)));
+    case 'type':
+      return `${r}.resource_type = ANY(${b.p(c.types, 'text[]')})`;
+    case 'id':
+      return `${c.not ? 'NOT ' : ''}(${r}.id = ANY(${b.p(c.ids, 'text[]')}))`;
+    case 'lastUpdated':
+      return `${r}.last_updated ${c.op} ${b.p(c.value, 'timestamptz')}`;
+    case 'reference':
+      // The shape the access module generates: any of `codes` points at any of `targets`.
+      return exists(
+        b,
+        'reference',
+        r,
+        undefined,
+        (s) => `${s}.code = ANY(${b.p(c.codes, 'text[]')}) AND (${s}.target_type, ${s}.target_id) IN
+          (SELECT * FROM unnest(${b.p(c.targets.map((t) => t.type), 'text[]')}, ${b.p(c.targets.map((t) => t.id), 'text[]')}))`,
+        c.not,
+      );
+    case 'near':
+      return exists(b, 'position', r, undefined, (s) => nearMatch(b, s, c.latitude, c.longitude, c.km));
+    case 'chain':
+      return chain(b, c, r);
+    case 'has':
+      return has(b, c, r);
+    case 'missing':
+      return exists(b, c.table, r, c.table === 'position' ? undefined : c.code, () => '', c.missing);
+    default: {
+      const side = sideCondition(b, c)!;
+      return exists(b, side.table, r, side.code, side.where, side.not);
+    }
+  }
+}
+
+function tokenMatch(b: SqlBuilder, s: string, t: TokenMatch): string {
+  const parts: string[] = [];
+  if (t.system === null) parts.push(`${s}.system IS NULL`);
+  else if (t.system !== undefined) parts.push(`${s}.system = ${b.p(t.system)}`);
+  if (t.value !== undefined) parts.push(`${s}.value = ${b.p(t.value)}`);
+  if (t.typeSystem !== undefined) parts.push(`${s}.type_system = ${b.p(t.typeSystem)}`);
+  if (t.typeCode !== undefined) parts.push(`${s}.type_code = ${b.p(t.typeCode)}`);
+  if (t.text !== undefined) {
+    // :text matches the start of the text or of any word in it (https://hl7.org/fhir/R4/search.html#modifiers)
+    const v = escapeLike(t.text);
+    parts.push(`(${s}.text LIKE ${b.p(v + '%')} OR ${s}.text LIKE ${b.p('% ' + v + '%')})`);
+  }
+  return and(parts);
+}
+
+export const escapeLike = (v: string) => v.replace(/[\\%_]/g, (m) => '\\' + m);
+
+function stringMatch(b: SqlBuilder, s: string, match: 'start' | 'exact' | 'contains', value: string): string {
+  if (match === 'exact') return `${s}.exact = ${b.p(value)}`;
+  // value is already normalized (lower-cased, accent-free) by the caller, as the indexer stores it
+  if (match === 'contains') return `${s}.value LIKE ${b.p('%' + escapeLike(value) + '%')}`;
+  return `${s}.value LIKE ${b.p(escapeLike(value) + '%')}`;
+}
+
+/**
+ * Date prefixes on ranges (https://hl7.org/fhir/R4/search.html#prefix): the target value covers [vs, ve), the
+ * search value [ps, pe), both end-exclusive. Where the predicate is an OR, a redundant sargable bound is added so
+ * an index range on start_at or end_at applies.
+ */
+export function dateMatch(b: SqlBuilder, vs: string, ve: string, m: DateMatch): string {
+  // parameters are added on first use: an unused one would have no type PostgreSQL can infer
+  let start: string | undefined;
+  let end: string | undefined;
+  const ps = () => (start ??= b.p(m.start, 'timestamptz'));
+  const pe = () => (end ??= b.p(m.end, 'timestamptz'));
+  switch (m.prefix) {
+    case 'eq':
+      return `(${vs} >= ${ps()} AND ${ve} <= ${pe()})`;
+    case 'ne':
+      return `NOT (${vs} >= ${ps()} AND ${ve} <= ${pe()})`;
+    case 'gt':
+      return `${ve} > ${pe()}`;
+    case 'lt':
+      return `${vs} < ${ps()}`;
+    case 'ge':
+      return `(${ve} > ${ps()} AND (${ve} > ${pe()} OR ${vs} >= ${ps()}))`;
+    case 'le':
+      return `(${vs} < ${pe()} AND (${vs} < ${ps()} OR ${ve} <= ${pe()}))`;
+    case 'sa':
+      return `${vs} >= ${pe()}`;
+    case 'eb':
+      return `${ve} <= ${ps()}`;
+    case 'ap':
+      // the caller widened [start, end) by the approximation margin
+      return `(${vs} < ${pe()} AND ${ve} > ${ps()})`;
+  }
+}
+
+/**
+ * Number and quantity prefixes (https://hl7.org/fhir/R4/search.html#number): `eq` matches stored values within
+ * the search value's implicit precision range (100 -> [99.5, 100.5)), computed in SQL from the decimal's scale
+ * so no binary floating point creeps in.
+ */
+function numberMatch(b: SqlBuilder, s: string, m: NumberMatch): string {
+  const v = b.p(m.value, 'numeric');
+  const half = `(power(10::numeric, -scale(${v})) / 2)`;
+  const cmp: Record<Prefix, string> = {
+    eq: `(${s}.value >= ${v} - ${half} AND ${s}.value < ${v} + ${half})`,
+    ne: `NOT (${s}.value >= ${v} - ${half} AND ${s}.value < ${v} + ${half})`,
+    gt: `${s}.value > ${v}`,
+    sa: `${s}.value > ${v}`,
+    lt: `${s}.value < ${v}`,
+    eb: `${s}.value < ${v}`,
+    ge: `${s}.value >= ${v}`,
+    le: `${s}.value <= ${v}`,
+    // "approximately": within 10% of the search value
+    ap: `(${s}.value >= ${v} - abs(${v}) / 10 AND ${s}.value <= ${v} + abs(${v}) / 10)`,
+  };
+  const parts = [cmp[m.prefix]];
+  if (m.system !== undefined) parts.push(`${s}.system = ${b.p(m.system)}`);
+  if (m.unit !== undefined) {
+    const u = b.p(m.unit);
+    parts.push(m.system !== undefined ? `${s}.unit_code = ${u}` : `(${s}.unit_code = ${u} OR ${s}.unit = ${u})`);
+  }
+  return and(parts);
+}
+
+function uriMatch(b: SqlBuilder, s: string, m: UriMatch): string {
+  if (m.match === 'below') return `${s}.value LIKE ${b.p(escapeLike(m.value) + '%')}`;
+  // :above: the stored value is the search value or one of its path ancestors (computed by the caller)
+  if (m.match === 'above') return `${s}.value = ANY(${b.p(m.values, 'text[]')})`;
+  return `${s}.value = ${b.p(m.value)}`;
+}
+
+function referenceMatch(b: SqlBuilder, s: string, m: ReferenceMatch): string {
+  if ('url' in m) {
+    // a canonical without a version matches every version of it (https://hl7.org/fhir/R4/search.html#versions)
+    return m.anyVersion
+      ? `(${s}.url = ${b.p(m.url)} OR ${s}.url LIKE ${b.p(escapeLike(m.url) + '|%')})`
+      : `${s}.url = ${b.p(m.url)}`;
+  }
+  if ('identifier' in m) {
+    const parts: string[] = [];
+    if (m.identifier.system === null) parts.push(`${s}.identifier_system IS NULL`);
+    else if (m.identifier.system !== undefined) parts.push(`${s}.identifier_system = ${b.p(m.identifier.system)}`);
+    if (m.identifier.value !== undefined) parts.push(`${s}.identifier_value = ${b.p(m.identifier.value)}`);
+    if (parts.length === 0) parts.push(`${s}.identifier_value IS NOT NULL`);
+    return and(parts);
+  }
+  const parts = [`${s}.target_id = ${b.p(m.id)}`];
+  if (m.types) parts.push(m.types.length === 1 ? `${s}.target_type = ${b.p(m.types[0])}` : `${s}.target_type = ANY(${b.p(m.types, 'text[]')})`);
+  return and(parts);
+}
+
+const EARTH_RADIUS_KM = 6371;
+
+/**
+ * `near` (https://hl7.org/fhir/R4/location.html#positional): a latitude/longitude bounding box the
+ * (latitude, longitude) index answers, then the exact haversine great-circle distance.
+ */
+function nearMatch(b: SqlBuilder, s: string, lat: number, long: number, km: number): string {
+  const dLat = (km / EARTH_RADIUS_KM) * (180 / Math.PI);
+  const cosLat = Math.cos((lat * Math.PI) / 180);
+  const dLong = cosLat < 1e-9 ? 360 : dLat / cosLat;
+  const box = [`${s}.latitude BETWEEN ${b.p(lat - dLat, 'float8')} AND ${b.p(lat + dLat, 'float8')}`];
+  // near the antimeridian or a pole the box would wrap: the distance test alone decides there
+  if (long - dLong > -180 && long + dLong < 180) box.push(`${s}.longitude BETWEEN ${b.p(long - dLong, 'float8')} AND ${b.p(long + dLong, 'float8')}`);
+  return `${box.join(' AND ')} AND ${haversineSql(b, s, lat, long)} <= ${b.p(km, 'float8')}`;
+}
+
+export function haversineSql(b: SqlBuilder, s: string, lat: number, long: number): string {
+  const la = b.p(lat, 'float8');
+  const lo = b.p(long, 'float8');
+  return `(2 * ${EARTH_RADIUS_KM} * asin(sqrt(power(sin(radians(${s}.latitude - ${la}) / 2), 2)
+    + cos(radians(${la})) * cos(radians(${s}.latitude)) * power(sin(radians(${s}.longitude - ${lo}) / 2), 2))))`;
+}
+
+/**
+ * Chaining (https://hl7.org/fhir/R4/search.html#chaining): the resource references, through `code`, a current
+ * resource of one of the target types that meets that type's conditions.
+ */
+function chain(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, r: string): string {
+  const s = b.alias('c');
+  const alternatives = c.targets.map((target) => {
+    const t = b.alias('t');
+    const types = target.types.length === 1 ? `= ${b.p(target.types[0])}` : `= ANY(${b.p(target.types, 'text[]')})`;
+    const where = [`${t}.resource_type ${types}`, `NOT ${t}.deleted`, ...compileConditions(b, target.where, t)];
+    return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id FROM resources ${t} WHERE ${where.join(' AND ')})`;
+  });
+  return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.resource_id = ${r}.id
+    AND ${s}.code = ${b.p(c.code)} AND ${or(alternatives)})`;
+}
+
+/**
+ * Reverse chaining (https://hl7.org/fhir/R4/search.html#has): a current resource of `type` meeting `where`
+ * references this one through `code`.
+ */
+function has(b: SqlBuilder, c: Extract<Condition, { kind: 'has' }>, r: string): string {
+  const s = b.alias('h');
+  const t = b.alias('t');
+  const where = compileConditions(b, c.where, t);
+  return `EXISTS (SELECT 1 FROM search_reference ${s} JOIN resources ${t} ON ${t}.resource_type = ${s}.resource_type AND ${t}.id = ${s}.resource_id
+    WHERE ${s}.target_type = ${r}.resource_type AND ${s}.target_id = ${r}.id AND ${s}.resource_type = ${b.p(c.type)}
+    AND ${s}.code = ${b.p(c.code)} AND NOT ${t}.deleted${where.length ? ' AND ' + where.join(' AND ') : ''})`;
+}
