@@ -11,6 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { authEnv, authHeaders } from './auth';
+import { patientToken } from './patientToken';
 import { analyze, databaseExists, databaseUrl as urlOf, loadManifest, recreateDatabase, saveManifest, tableSizes } from './database';
 import { measure, probe } from './measure';
 import { parseOptions, type BenchOptions } from './options';
@@ -196,16 +197,26 @@ async function main(): Promise<void> {
       plans = await explainScenarios(searches, targets[0], targets[1], data, databaseUrl, source);
     }
 
+    if (selected.some((s) => s.versus === 'system-token')) data.patientUser = await patientToken(ours.url);
+    // ours with a patient's token, against ours with the system token
+    const tokenPair: [Target, Target] | undefined = data.patientUser
+      ? [
+          { ...targets[0], headers: data.patientUser.headers },
+          { ...targets[0], name: 'baseline', headers: oursHeaders },
+        ]
+      : undefined;
+
     const rows: Row[] = [];
     for (const scenario of options.measure ? selected : []) {
-      for (const target of targets) {
+      const pair = scenario.versus === 'system-token' ? tokenPair! : targets;
+      for (const target of pair) {
         const problem = await probe(scenario, target, data);
         if (problem) console.log(`warning: ${scenario.name} on ${target.name}: ${problem}`);
       }
       for (const connections of options.connections) {
         section(`${scenario.name}, ${connections} connection(s), ${options.duration} s each`);
         const results = [];
-        for (const target of targets) {
+        for (const target of pair) {
           // A short unrecorded run first, so neither side is measured while it warms up (JIT, pool).
           await measure(scenario, target, data, connections, Math.min(2, Math.max(1, options.duration / 5)));
           const m = await measure(scenario, target, data, connections, options.duration);
@@ -226,7 +237,7 @@ async function main(): Promise<void> {
     }
 
     if (rows.length) {
-      section('results (ratio = ours / baseline req/s)');
+      section('results (ratio = ours / baseline req/s; for read-patient-token: ours with a patient token / ours with the system token)');
       console.log(table(rows));
     }
     if (plans) {

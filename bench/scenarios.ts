@@ -21,6 +21,8 @@ export interface Target {
 
 /** What the load left for scenarios to use. */
 export interface BenchData {
+  /** A signed-up patient and their own token (scenarios with versus: 'system-token'). */
+  patientUser?: { patientId: string; headers: Record<string, string> };
   /** Patients of the read benchmark (empty when no selected scenario needs them). */
   patientIds: string[];
   /** The scheduling data set of the search benchmark (absent when no search scenario is selected). */
@@ -48,6 +50,11 @@ export interface Scenario {
   search?: boolean;
   /** Status a correct answer has; a probe request checks it before measuring. */
   expectStatus: number;
+  /**
+   * What ours is compared with: the baseline (default), or ours itself with the system token — for
+   * authorization's cost, where "ours" then sends a patient's token (issue 4).
+   */
+  versus?: 'baseline' | 'system-token';
   /** A request generator for one measurement; called once per request. */
   requests(target: Target, data: BenchData): () => RequestSpec;
 }
@@ -58,6 +65,18 @@ const FHIR_JSON = 'application/fhir+json';
 let createSerial = 0;
 
 const basic: Scenario[] = [
+  {
+    // Authorization must not halve throughput: a patient reading their own Patient vs the system token.
+    name: 'read-patient-token',
+    target: 0.8,
+    needs: 'none',
+    versus: 'system-token',
+    expectStatus: 200,
+    requests(_target, data) {
+      const id = data.patientUser!.patientId;
+      return () => ({ method: 'GET', path: `/fhir/Patient/${id}`, headers: { accept: FHIR_JSON } });
+    },
+  },
   {
     name: 'read',
     target: 0.6,

@@ -10,7 +10,7 @@ import type { Caller } from '../access/context';
 import { OperationOutcomeError, outcome } from '../fhir/outcomes';
 import type { AuthServices } from './context';
 import { TOKEN_ALGORITHMS } from './keys';
-import { isAccessTokenRevoked } from './store/grants';
+import { isAccessTokenRevoked, revocationEpoch } from './store/grants';
 import type { AccessTokenClaims } from './tokens';
 
 /** What a verified access token grants. */
@@ -62,20 +62,61 @@ export async function verifyAccessToken(auth: AuthServices, token: string): Prom
   return payload;
 }
 
+/**
+ * Tokens that passed every check, and when their revocation was last checked. A burst of requests with one
+ * token verifies its signature once and asks the database about revocation at most once per
+ * `revocationRecheckMs` (TOKEN_REVOCATION_RECHECK_MS). A revocation made by this process takes effect at once
+ * (the revocation epoch moves); one made by another server behind the load balancer within that interval.
+ */
+interface CachedToken {
+  claims: AccessTokenClaims;
+  checkedAt: number;
+  epoch: number;
+}
+/** One cache per authorization server instance (its keys decide what verifies). */
+const caches = new WeakMap<AuthServices, Map<string, CachedToken>>();
+const MAX_CACHED_TOKENS = 20_000;
+
+function cacheOf(auth: AuthServices): Map<string, CachedToken> {
+  let cache = caches.get(auth);
+  if (!cache) caches.set(auth, (cache = new Map()));
+  return cache;
+}
+
 export async function authenticate(auth: AuthServices, authorization: string | undefined): Promise<Grant> {
   const realm = auth.settings.fhirBaseUrl;
   const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization ?? '');
   if (!m) throw bearerChallenge(realm, 'A bearer access token is required', false);
-  let claims: AccessTokenClaims;
-  try {
-    claims = await verifyAccessToken(auth, m[1]);
-  } catch (err) {
-    const expired = err instanceof jose.errors.JWTExpired;
-    throw bearerChallenge(realm, expired ? 'The access token has expired' : 'The access token is invalid', true);
+  const token = m[1];
+  const verified = cacheOf(auth);
+  const now = Date.now();
+  let cached = verified.get(token);
+  if (cached && (cached.claims.exp as number) * 1000 <= now) {
+    verified.delete(token);
+    throw bearerChallenge(realm, 'The access token has expired', true);
   }
+  if (!cached) {
+    let claims: AccessTokenClaims;
+    try {
+      claims = await verifyAccessToken(auth, token);
+    } catch (err) {
+      const expired = err instanceof jose.errors.JWTExpired;
+      throw bearerChallenge(realm, expired ? 'The access token has expired' : 'The access token is invalid', true);
+    }
+    cached = { claims, checkedAt: 0, epoch: -1 };
+  }
+  const claims = cached.claims;
   const jti = claims.jti as string;
-  if (await isAccessTokenRevoked(auth.db, jti, claims.fam)) {
-    throw bearerChallenge(realm, 'The access token has been revoked', true);
+  const epoch = revocationEpoch();
+  if (cached.epoch !== epoch || now - cached.checkedAt >= auth.settings.revocationRecheckMs) {
+    if (await isAccessTokenRevoked(auth.db, jti, claims.fam)) {
+      verified.delete(token);
+      throw bearerChallenge(realm, 'The access token has been revoked', true);
+    }
+    cached.checkedAt = now;
+    cached.epoch = epoch;
+    if (verified.size >= MAX_CACHED_TOKENS) verified.delete(verified.keys().next().value as string);
+    verified.set(token, cached);
   }
   const grant: Grant = {
     caller: callerOf(claims),

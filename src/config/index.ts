@@ -35,6 +35,8 @@ export interface Config {
 /** The authorization server (CONTRACT section 4). */
 export interface AuthConfig {
   accessTokenTtlSeconds: number;
+  /** How long a verified token's "not revoked" answer is reused (ms); revocations by this process apply at once. */
+  revocationRecheckMs: number;
   refreshTokenTtlSeconds: number;
   /** CONTRACT section 1: the admin client, created at start (client_credentials, client_secret_basic, system/*.*). */
   bootstrapClientId?: string;
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: env.MAIL_FROM || 'Health&Med <no-reply@healthmed.com.br>',
     auth: {
       accessTokenTtlSeconds: int(env.ACCESS_TOKEN_TTL_SECONDS, 900, 'ACCESS_TOKEN_TTL_SECONDS'),
+      revocationRecheckMs: int(env.TOKEN_REVOCATION_RECHECK_MS, 1000, 'TOKEN_REVOCATION_RECHECK_MS'),
       refreshTokenTtlSeconds: int(env.REFRESH_TOKEN_TTL_SECONDS, 30 * 86400, 'REFRESH_TOKEN_TTL_SECONDS'),
       bootstrapClientId: env.BOOTSTRAP_CLIENT_ID || undefined,
       bootstrapClientSecret: env.BOOTSTRAP_CLIENT_SECRET || undefined,

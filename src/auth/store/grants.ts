@@ -129,12 +129,20 @@ export async function insertFamily(
   );
 }
 
+/**
+ * Moves on every revocation this process makes, so cached token checks (bearer.ts) are redone at once.
+ */
+let epoch = 0;
+export const revocationEpoch = () => epoch;
+
 export async function revokeFamily(q: Queryable, familyId: string): Promise<void> {
   await q.query('UPDATE auth_token_families SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [familyId]);
+  epoch++;
 }
 
 export async function revokeUserFamilies(q: Queryable, userId: string): Promise<void> {
   await q.query('UPDATE auth_token_families SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+  epoch++;
 }
 
 export async function insertRefreshToken(q: Queryable, tokenHash: string, familyId: string): Promise<void> {
@@ -170,6 +178,7 @@ export async function useRefreshToken(q: Queryable, tokenHash: string): Promise<
 export async function revokeAccessToken(q: Queryable, jti: string, expiresAt: Date): Promise<void> {
   await q.query('DELETE FROM auth_revoked_tokens WHERE expires_at < now()');
   await q.query('INSERT INTO auth_revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING', [jti, expiresAt]);
+  epoch++;
 }
 
 /**
