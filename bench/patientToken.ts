@@ -4,17 +4,7 @@
  * own Patient, which the system token reads too: the difference is what authorization costs.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-
-function cpf(): string {
-  let digits = Array.from({ length: 9 }, () => randomInt(10)).join('');
-  for (const length of [9, 10]) {
-    let sum = 0;
-    for (let i = 0; i < length; i++) sum += Number(digits[i]) * (length + 1 - i);
-    const rest = (sum * 10) % 11;
-    digits += String(rest === 10 ? 0 : rest);
-  }
-  return digits;
-}
+import { cpf } from './patients';
 
 async function post(url: string, body: string, type: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': type, accept: 'application/json' }, body });
@@ -27,7 +17,7 @@ export async function patientToken(origin: string): Promise<{ patientId: string;
   const password = randomBytes(12).toString('base64url');
   const reg = await post(
     `${origin}/auth/register`,
-    JSON.stringify({ role: 'patient', email, cpf: cpf(), password, name: { given: ['Bench'], family: 'Paciente' }, birthDate: '1990-01-01' }),
+    JSON.stringify({ role: 'patient', email, cpf: cpf(randomInt(900_000_000, 999_999_998)), password, name: { given: ['Bench'], family: 'Paciente' }, birthDate: '1990-01-01' }),
     'application/json',
   );
   if (reg.status !== 201) throw new Error(`patient sign-up answered ${reg.status}`);
