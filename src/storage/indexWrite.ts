@@ -68,7 +68,12 @@ export interface IndexSql {
   /** CTEs to append after `WITH cur AS (...)`; they act only when `cur` returned a row. */
   ctes: string;
   params: unknown[];
+  /** Identifies the shape of `ctes` (which tables get rows), for caching the statement built around it. */
+  shape: string;
 }
+
+/** CTE text per shape: the same few shapes recur for every resource of a type. */
+const cteCache = new Map<string, string>();
 
 /**
  * CTEs that (optionally) delete the old index rows and insert the new ones of one resource.
@@ -78,25 +83,39 @@ export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, f
   const rows = resource ? indexRows(resource, fhirBaseUrl) : emptyRows();
   const refs = resource ? referenceRows(resource, fhirBaseUrl) : [];
   const params: unknown[] = [];
+  const filled: number[] = [];
+  TABLES.forEach((t, i) => {
+    const values = t.values(rows, refs);
+    if (values[0].length === 0) return;
+    filled.push(i);
+    params.push(...values);
+  });
+  const shape = `${firstParam}:${clearOld ? 1 : 0}:${filled.join(',')}`;
+  let ctes = cteCache.get(shape);
+  if (ctes === undefined) {
+    ctes = buildCtes(firstParam, clearOld, filled);
+    cteCache.set(shape, ctes);
+  }
+  return { ctes, params, shape };
+}
+
+function buildCtes(firstParam: number, clearOld: boolean, filled: number[]): string {
   const parts: string[] = [];
+  let next = firstParam;
   TABLES.forEach((t, i) => {
     if (clearOld) {
       // Data-modifying CTEs share one snapshot: this delete never sees the rows inserted below.
       parts.push(`del_${i} AS (DELETE FROM ${t.table} WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`);
     }
-    const values = t.values(rows, refs);
-    if (values[0].length === 0) return;
-    const args = t.columns.map(([, type], c) => {
-      params.push(values[c]);
-      return `$${firstParam + params.length - 1}::${type}[]`;
-    });
+    if (!filled.includes(i)) return;
+    const args = t.columns.map(([, type]) => `$${next++}::${type}[]`);
     const names = t.columns.map(([name]) => name);
     parts.push(
       `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${names.join(', ')})
         SELECT $1, $2, ${names.map((n) => `u.${n}`).join(', ')} FROM cur, unnest(${args.join(', ')}) AS u(${names.join(', ')}))`,
     );
   });
-  return { ctes: parts.length ? ', ' + parts.join('\n, ') : '', params };
+  return parts.length ? ', ' + parts.join('\n, ') : '';
 }
 
 function emptyRows(): IndexRows {

@@ -9,6 +9,7 @@ import {
   evalFhirPathTyped,
   getParsedExpressionForResourceType,
   getSearchParameters,
+  getTypedPropertyValue,
   toTypedValue,
   type FhirPathAtom,
   type TypedValue,
@@ -83,6 +84,28 @@ interface CompiledParam {
   code: string;
   type: SearchParameter['type'];
   atom: FhirPathAtom;
+  /**
+   * For an expression that is a plain path (`Patient.name.family`, most of them): its steps, evaluated by
+   * navigating the resource directly with the same property lookup FHIRPath uses, sharing the prefixes
+   * that several parameters have in common. Other expressions go through the FHIRPath engine.
+   */
+  path?: string[];
+}
+
+/** The steps of a FHIRPath expression made only of symbols joined by `.`, starting at the resource type. */
+function plainPath(atom: FhirPathAtom, resourceType: string): string[] | undefined {
+  const steps = (node: unknown): string[] | undefined => {
+    const a = node as { name?: unknown; args?: unknown; operator?: unknown; left?: unknown; right?: unknown };
+    if (typeof a.name === 'string' && a.args === undefined && a.operator === undefined) {
+      return a.name.startsWith('$') || a.name.startsWith('%') ? undefined : [a.name];
+    }
+    if (a.operator !== '.') return undefined;
+    const left = steps(a.left);
+    const right = steps(a.right);
+    return left && right?.length === 1 ? [...left, ...right] : undefined;
+  };
+  const path = steps((atom as unknown as { child?: unknown }).child);
+  return path && path.length > 1 && path[0] === resourceType ? path : undefined;
 }
 
 /** Parameters stored as columns of `resources` (or not stored: composite is matched from its components). */
@@ -99,7 +122,8 @@ export function indexedParams(resourceType: string): CompiledParam[] {
       if (NOT_INDEXED.has(code) || !sp.expression || sp.type === 'composite') continue;
       if (sp.type === 'special' && !(resourceType === 'Location' && code === 'near')) continue;
       try {
-        compiled.push({ code, type: sp.type, atom: getParsedExpressionForResourceType(resourceType, sp.expression) });
+        const atom = getParsedExpressionForResourceType(resourceType, sp.expression);
+        compiled.push({ code, type: sp.type, atom, path: plainPath(atom, resourceType) });
       } catch {
         // An expression medplum cannot parse indexes nothing; searching it then matches nothing.
       }
@@ -117,16 +141,45 @@ export function clearIndexedParams(): void {
 export function indexRows(resource: Resource, fhirBaseUrl: string): IndexRows {
   const rows: IndexRows = { token: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], position: [] };
   const input = [toTypedValue(resource)];
+  const navigated = new Map<string, TypedValue[]>();
   for (const param of indexedParams(resource.resourceType)) {
     let values: TypedValue[];
     try {
-      values = evalFhirPathTyped(param.atom, input);
+      values = param.path ? navigate(input, param.path, param.path.length, navigated) : evalFhirPathTyped(param.atom, input);
     } catch {
       continue; // an expression that does not apply to this instance indexes nothing
     }
     for (const tv of values) addValue(rows, param, tv, fhirBaseUrl);
   }
   return dedupe(rows);
+}
+
+/**
+ * The values at the first `length` steps of a plain path, as FHIRPath's symbol navigation gives them (a step
+ * naming the resource's own type selects it; otherwise the typed property value, arrays flattened, empty
+ * values dropped). Prefixes are memoized in `memo` for the resource at hand.
+ */
+function navigate(input: TypedValue[], path: string[], length: number, memo: Map<string, TypedValue[]>): TypedValue[] {
+  if (length === 1) return input;
+  const key = length === path.length ? path.join('.') : path.slice(0, length).join('.');
+  const known = memo.get(key);
+  if (known) return known;
+  const name = path[length - 1];
+  const out: TypedValue[] = [];
+  for (const tv of navigate(input, path, length - 1, memo)) {
+    const v = tv.value;
+    if (!v || typeof v !== 'object') continue;
+    if ((v as { resourceType?: unknown }).resourceType === name) {
+      out.push(tv);
+      continue;
+    }
+    const found = getTypedPropertyValue(tv, name);
+    for (const item of Array.isArray(found) ? found : found ? [found] : []) {
+      if (item?.value !== undefined) out.push(item);
+    }
+  }
+  memo.set(key, out);
+  return out;
 }
 
 function addValue(rows: IndexRows, param: CompiledParam, tv: TypedValue, fhirBaseUrl: string): void {
@@ -285,7 +338,8 @@ function dedupe(rows: IndexRows): IndexRows {
   const unique = <T>(list: T[]): T[] => {
     const seen = new Set<string>();
     return list.filter((x) => {
-      const key = JSON.stringify(x);
+      let key = '';
+      for (const v of Object.values(x as object)) key += (v === null || v === undefined ? '\u0001' : String(v)) + '\u0000';
       if (seen.has(key)) return false;
       seen.add(key);
       return true;

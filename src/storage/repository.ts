@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from './database';
 import type { ReferenceRow } from './indexer';
-import { indexCtes } from './indexWrite';
+import { indexCtes, type IndexSql } from './indexWrite';
 
 export interface StoredVersion {
   resourceType: string;
@@ -97,22 +97,36 @@ export interface NewVersion {
  */
 export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: string): Promise<boolean> {
   const first = v.versionId === 1;
-  const current = first
-    ? `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-       ON CONFLICT (resource_type, id) DO NOTHING RETURNING id`
-    : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
-       WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id`;
   const index = indexCtes(v.resource, fhirBaseUrl, 8, !first);
-  const sql = `WITH cur AS (${current})
+  const statement = writeStatement(first, index);
+  const r = await q.query<{ n: number }>(
+    statement.sql,
+    [v.resourceType, v.id, v.versionId, v.lastUpdated, v.resource === undefined, v.resource ?? null, v.method, ...index.params],
+    statement.name,
+  );
+  return Number(r.rows[0]?.n) === 1;
+}
+
+/** Write statements per shape (first version or not, which index tables get rows), built and named once. */
+const writeStatements = new Map<string, { sql: string; name: string }>();
+
+function writeStatement(first: boolean, index: IndexSql): { sql: string; name: string } {
+  const key = `${first ? 1 : 0}/${index.shape}`;
+  let statement = writeStatements.get(key);
+  if (!statement) {
+    const current = first
+      ? `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+       ON CONFLICT (resource_type, id) DO NOTHING RETURNING id`
+      : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
+       WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id`;
+    const sql = `WITH cur AS (${current})
      , hist AS (INSERT INTO resource_history (${COLUMNS}, method) SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 FROM cur)
      ${index.ctes}
      SELECT count(*)::int AS n FROM cur`;
-  const r = await q.query<{ n: number }>(
-    sql,
-    [v.resourceType, v.id, v.versionId, v.lastUpdated, v.resource === undefined, v.resource ?? null, v.method, ...index.params],
-    statementName('write', sql),
-  );
-  return Number(r.rows[0]?.n) === 1;
+    statement = { sql, name: statementName('write', sql) };
+    writeStatements.set(key, statement);
+  }
+  return statement;
 }
 
 /** Rewrites the index rows of current resources (after SearchParameters changed). Returns how many. */
