@@ -116,11 +116,12 @@ function writeStatement(first: boolean, index: IndexSql): { sql: string; name: s
   if (!statement) {
     const current = first
       ? `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-       ON CONFLICT (resource_type, id) DO NOTHING RETURNING id`
+       ON CONFLICT (resource_type, id) DO NOTHING RETURNING id, content`
       : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
-       WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id`;
+       WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id, content`;
+    // the history row takes the content back from `cur`: the JSON is parsed once
     const sql = `WITH cur AS (${current})
-     , hist AS (INSERT INTO resource_history (${COLUMNS}, method) SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 FROM cur)
+     , hist AS (INSERT INTO resource_history (${COLUMNS}, method) SELECT $1, $2, $3, $4, $5, cur.content, $7 FROM cur)
      ${index.ctes}
      SELECT count(*)::int AS n FROM cur`;
     statement = { sql, name: statementName('write', sql) };
