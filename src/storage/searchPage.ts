@@ -10,11 +10,11 @@
  *   row directly. Resources without the value sort last; they are read by a second statement only when the
  *   first runs out.
  * - Filter-driven: in the default order (by id), a search whose only index condition is a string match reads
- *   the page's ids off the matching string index rows (distinct, sorted, limited), like a hand-written query
- *   would, without probing `resources` for each match: a deleted resource has no index rows (its delete
- *   removes them in the same statement), so every matching row belongs to a live resource. Token and
- *   reference conditions keep the generic form, whose plan can walk ids in order and stop after a page
- *   when a value is common (gender=female), which reading every matching row could not.
+ *   the page's ids off the string index rows themselves (DISTINCT, ORDER BY id and LIMIT at one level), like
+ *   a hand-written query, without probing `resources` for each match: a deleted resource has no index rows
+ *   (its delete removes them in the same statement), so every matching row belongs to a live resource.
+ *   PostgreSQL then either sorts the matching rows (a rare prefix) or walks the rows in (type, id) order and
+ *   stops after a page (a common one).
  * Paging never uses OFFSET: the cursor holds the last row's sort key values and id.
  * https://hl7.org/fhir/R4/search.html#sort — https://hl7.org/fhir/R4/http.html#paging
  */
@@ -111,13 +111,13 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
   const where: string[] = [];
   let from: string;
   let inline: InlineRow | undefined;
-  let conditions = s.conditions;
   const filter = stringFilter(s);
   if (filter) {
-    const [match] = compileConditions(b, [filter], 'f', { table: 'string', code: filter.code });
-    from = `(SELECT DISTINCT f.resource_type, f.resource_id AS id FROM search_string f
-      WHERE f.resource_type = ${b.p(s.resourceType)} AND f.code = ${b.p(filter.code)} AND ${match}) r`;
-    conditions = conditions.filter((c) => c !== filter);
+    // r is a string index row (the subquery is flattened): DISTINCT, ORDER BY id and LIMIT at one level let
+    // PostgreSQL either sort the matching rows or walk (resource_type, resource_id) in order and stop early
+    from = `(SELECT f.resource_type, f.resource_id AS id, f.code, f.value, f.exact FROM search_string f) r`;
+    where.push(`r.resource_type = ${b.p(s.resourceType)}`, `r.code = ${b.p(filter.code)}`);
+    inline = { table: 'string', code: filter.code };
   } else if (s.driver) {
     // the parameter's index rows, shaped like `resources` rows (resource_type, id) for the conditions
     from = `(SELECT s.*, s.resource_id AS id FROM search_${s.driver.table} s
@@ -129,7 +129,7 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
     else if (s.resourceTypes !== undefined) where.push(`r.resource_type = ANY(${b.p(s.resourceTypes, 'text[]')})`);
     where.push('NOT r.deleted');
   }
-  where.push(...compileConditions(b, conditions, 'r', inline));
+  where.push(...compileConditions(b, s.conditions, 'r', inline));
   const keys = s.sort.map((k, i) => sortExpr(b, k, i === 0 && !!s.driver));
   if (s.cursor) where.push(keysetWhere(b, keys, s.cursor, s.backward));
   if (s.afterId !== undefined) where.push(`r.id > ${b.p(s.afterId)}`);
@@ -143,7 +143,7 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
     `${id} ${s.backward ? 'DESC' : 'ASC'}`,
   ];
   const select = keys.map((k, i) => `, ${k.expr} AS k${i}`).join('');
-  const inner = `SELECT r.resource_type, r.id${select} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
+  const inner = `SELECT${filter ? ' DISTINCT' : ''} r.resource_type, r.id${select} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
     ORDER BY ${order(keys.map((k) => k.expr), 'r.id').join(', ')} LIMIT ${b.p(s.limit)}`;
   // only the page's rows are read for their content
   const sql = `SELECT c.resource_type, c.id, c.version_id, c.last_updated, c.deleted, c.content${keys.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}
