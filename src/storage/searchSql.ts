@@ -289,11 +289,38 @@ function chain(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, r: strin
   const alternatives = c.targets.map((target) => {
     const t = b.alias('t');
     const types = target.types.length === 1 ? `= ${b.p(target.types[0])}` : `= ANY(${b.p(target.types, 'text[]')})`;
+    const driver = indexDriver(b, target.where, t);
+    if (driver) {
+      // the targets are read off the index rows of one of their conditions: index rows exist only for live
+      // resources, so no probe of `resources` is needed (t is that index row, exposing its resource as id)
+      const rest = target.where.filter((x) => x !== driver.condition);
+      const where = [`${t}.resource_type ${types}`, driver.where, ...compileConditions(b, rest, t)];
+      return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id
+        FROM (SELECT x.*, x.resource_id AS id FROM ${TABLES[driver.table]} x) ${t} WHERE ${where.join(' AND ')})`;
+    }
     const where = [`${t}.resource_type ${types}`, `NOT ${t}.deleted`, ...compileConditions(b, target.where, t)];
     return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id FROM resources ${t} WHERE ${where.join(' AND ')})`;
   });
   return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.resource_id = ${r}.id
     AND ${s}.code = ${b.p(c.code)} AND ${or(alternatives)})`;
+}
+
+/**
+ * A condition whose index rows can stand for the resources meeting it (a positive match on one parameter, or
+ * `near`), with its test on such a row aliased t. Conditions on `resources` columns rule it out.
+ */
+function indexDriver(b: SqlBuilder, conditions: Condition[], t: string): { condition: Condition; table: IndexTable; where: string } | undefined {
+  if (conditions.some((c) => c.kind === 'lastUpdated' || c.kind === 'or' || c.kind === 'and')) return undefined;
+  for (const c of conditions) {
+    if (c.kind === 'near') return { condition: c, table: 'position', where: nearMatch(b, t, c.latitude, c.longitude, c.km) };
+    if (c.kind === 'missing' || c.kind === 'values') continue;
+    const side = sideCondition(b, c);
+    if (side && !side.not) {
+      const match = side.where(t);
+      return { condition: c, table: side.table, where: `${t}.code = ${b.p(side.code)}${match ? ` AND (${match})` : ''}` };
+    }
+  }
+  return undefined;
 }
 
 /**
