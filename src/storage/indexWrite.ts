@@ -4,7 +4,7 @@
  * column arrays and expanded with unnest (one round trip whatever the number of rows).
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { indexRows, referenceRows, type IndexRows, type ReferenceRow } from './indexer';
+import { emptyIndexRows, indexRows, referenceRows, type IndexRows, type ReferenceRow, type ValueRows } from './indexer';
 
 interface TableSpec {
   table: string;
@@ -13,42 +13,52 @@ interface TableSpec {
   values: (rows: IndexRows, refs: ReferenceRow[]) => unknown[][];
 }
 
-const TABLES: TableSpec[] = [
-  {
+/** The value tables: each row kind of src/storage/indexer.ts and its columns. */
+const VALUE_TABLES: { [K in keyof ValueRows]: { table: string; columns: [string, string][]; values: (rows: ValueRows[K]) => unknown[][] } } = {
+  token: {
     table: 'search_token',
     columns: [['code', 'text'], ['system', 'text'], ['value', 'text'], ['text', 'text'], ['type_system', 'text'], ['type_code', 'text']],
-    values: ({ token }) => [token.map((r) => r.code), token.map((r) => r.system), token.map((r) => r.value), token.map((r) => r.text), token.map((r) => r.typeSystem), token.map((r) => r.typeCode)],
+    values: (token) => [token.map((r) => r.code), token.map((r) => r.system), token.map((r) => r.value), token.map((r) => r.text), token.map((r) => r.typeSystem), token.map((r) => r.typeCode)],
   },
-  {
+  string: {
     table: 'search_string',
     columns: [['code', 'text'], ['value', 'text'], ['exact', 'text']],
-    values: ({ string }) => [string.map((r) => r.code), string.map((r) => r.value), string.map((r) => r.exact)],
+    values: (string) => [string.map((r) => r.code), string.map((r) => r.value), string.map((r) => r.exact)],
   },
-  {
+  date: {
     table: 'search_date',
     columns: [['code', 'text'], ['start_at', 'timestamptz'], ['end_at', 'timestamptz']],
-    values: ({ date }) => [date.map((r) => r.code), date.map((r) => r.start), date.map((r) => r.end)],
+    values: (date) => [date.map((r) => r.code), date.map((r) => r.start), date.map((r) => r.end)],
   },
-  {
+  number: {
     table: 'search_number',
     columns: [['code', 'text'], ['value', 'numeric'], ['low', 'numeric'], ['high', 'numeric']],
-    values: ({ number }) => [number.map((r) => r.code), number.map((r) => r.value), number.map((r) => r.low), number.map((r) => r.high)],
+    values: (number) => [number.map((r) => r.code), number.map((r) => r.value), number.map((r) => r.low), number.map((r) => r.high)],
   },
-  {
+  quantity: {
     table: 'search_quantity',
     columns: [['code', 'text'], ['system', 'text'], ['unit_code', 'text'], ['unit', 'text'], ['value', 'numeric'], ['low', 'numeric'], ['high', 'numeric']],
-    values: ({ quantity: q }) => [q.map((r) => r.code), q.map((r) => r.system), q.map((r) => r.unitCode), q.map((r) => r.unit), q.map((r) => r.value), q.map((r) => r.low), q.map((r) => r.high)],
+    values: (q) => [q.map((r) => r.code), q.map((r) => r.system), q.map((r) => r.unitCode), q.map((r) => r.unit), q.map((r) => r.value), q.map((r) => r.low), q.map((r) => r.high)],
   },
-  {
+  reference: {
     table: 'search_reference',
     columns: [['code', 'text'], ['target_type', 'text'], ['target_id', 'text'], ['url', 'text'], ['identifier_system', 'text'], ['identifier_value', 'text']],
-    values: ({ reference: x }) => [x.map((r) => r.code), x.map((r) => r.targetType), x.map((r) => r.targetId), x.map((r) => r.url), x.map((r) => r.identifierSystem), x.map((r) => r.identifierValue)],
+    values: (x) => [x.map((r) => r.code), x.map((r) => r.targetType), x.map((r) => r.targetId), x.map((r) => r.url), x.map((r) => r.identifierSystem), x.map((r) => r.identifierValue)],
   },
-  {
+  uri: {
     table: 'search_uri',
     columns: [['code', 'text'], ['value', 'text']],
-    values: ({ uri }) => [uri.map((r) => r.code), uri.map((r) => r.value)],
+    values: (uri) => [uri.map((r) => r.code), uri.map((r) => r.value)],
   },
+};
+
+const valueKeys = Object.keys(VALUE_TABLES) as (keyof ValueRows)[];
+
+const TABLES: TableSpec[] = [
+  ...valueKeys.map((key): TableSpec => {
+    const t = VALUE_TABLES[key];
+    return { table: t.table, columns: t.columns, values: (rows) => (t.values as (r: unknown) => unknown[][])(rows[key]) };
+  }),
   {
     table: 'search_position',
     columns: [['latitude', 'float8'], ['longitude', 'float8']],
@@ -59,10 +69,22 @@ const TABLES: TableSpec[] = [
     columns: [['target_type', 'text'], ['target_id', 'text']],
     values: (_rows, refs) => [refs.map((r) => r.targetType), refs.map((r) => r.targetId)],
   },
+  // component values of composite parameters, with the number of the element they came from
+  ...valueKeys.map((key): TableSpec => {
+    const t = VALUE_TABLES[key];
+    return {
+      table: t.table,
+      columns: [...t.columns, ['element', 'int4']],
+      values: (rows) => {
+        const composite = rows.composite[key];
+        return [...(t.values as (r: unknown) => unknown[][])(composite), composite.map((r) => r.element)];
+      },
+    };
+  }),
 ];
 
 /** Every index table (for deletes and reindexing). */
-export const INDEX_TABLES = TABLES.map((t) => t.table);
+export const INDEX_TABLES = [...new Set(TABLES.map((t) => t.table))];
 
 export interface IndexSql {
   /** CTEs to append after `WITH cur AS (...)`; they act only when `cur` returned a row. */
@@ -80,7 +102,7 @@ const cteCache = new Map<string, string>();
  * `$1`/`$2` must be the resource type and id; parameters are numbered from `firstParam`.
  */
 export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number, clearOld: boolean): IndexSql {
-  const rows = resource ? indexRows(resource, fhirBaseUrl) : emptyRows();
+  const rows = resource ? indexRows(resource, fhirBaseUrl) : emptyIndexRows();
   const refs = resource ? referenceRows(resource, fhirBaseUrl) : [];
   const params: unknown[] = [];
   const filled: number[] = [];
@@ -103,7 +125,7 @@ function buildCtes(firstParam: number, clearOld: boolean, filled: number[]): str
   const parts: string[] = [];
   let next = firstParam;
   TABLES.forEach((t, i) => {
-    if (clearOld) {
+    if (clearOld && TABLES.findIndex((x) => x.table === t.table) === i) {
       // Data-modifying CTEs share one snapshot: this delete never sees the rows inserted below.
       parts.push(`del_${i} AS (DELETE FROM ${t.table} WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`);
     }
@@ -116,8 +138,4 @@ function buildCtes(firstParam: number, clearOld: boolean, filled: number[]): str
     );
   });
   return parts.length ? ', ' + parts.join('\n, ') : '';
-}
-
-function emptyRows(): IndexRows {
-  return { token: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], position: [] };
 }

@@ -10,6 +10,7 @@ import {
   getParsedExpressionForResourceType,
   getSearchParameters,
   getTypedPropertyValue,
+  parseFhirPath,
   toTypedValue,
   type FhirPathAtom,
   type TypedValue,
@@ -64,7 +65,8 @@ export interface PositionRow {
   longitude: number;
 }
 
-export interface IndexRows {
+/** Rows of the value tables (every index table but position). */
+export interface ValueRows {
   token: TokenRow[];
   string: StringRow[];
   date: DateRow[];
@@ -72,7 +74,19 @@ export interface IndexRows {
   quantity: QuantityRow[];
   reference: SearchReferenceRow[];
   uri: UriRow[];
+}
+
+/** A component value of a composite parameter: `element` numbers the element it came from. */
+export type CompositeRows = { [K in keyof ValueRows]: (ValueRows[K][number] & { element: number })[] };
+
+export interface IndexRows extends ValueRows {
   position: PositionRow[];
+  /**
+   * Composite parameters (https://hl7.org/fhir/R4/search.html#composite): per element of the parameter's
+   * expression (e.g. each Observation.component), the values of each component, under the code
+   * `<code>$<component index>`, so a search can require all components to come from one element.
+   */
+  composite: CompositeRows;
 }
 
 export interface ReferenceRow {
@@ -90,6 +104,25 @@ interface CompiledParam {
    * that several parameters have in common. Other expressions go through the FHIRPath engine.
    */
   path?: string[];
+  /** A composite parameter's components, evaluated on each element its expression selects. */
+  components?: CompiledComponent[];
+}
+
+interface CompiledComponent {
+  /** `<composite code>$<index>` */
+  code: string;
+  type: SearchParameter['type'];
+  atom: FhirPathAtom;
+}
+
+/** The components of a composite parameter, each with the type of the SearchParameter it is defined by. */
+function compileComponents(sp: SearchParameter, all: Record<string, SearchParameter>): CompiledComponent[] | undefined {
+  const components = (sp.component ?? []).map((c, i) => {
+    const definition = Object.values(all).find((x) => x.url === c.definition);
+    if (!definition || !c.expression || definition.type === 'composite' || definition.type === 'special') return undefined;
+    return { code: `${sp.code}$${i}`, type: definition.type, atom: parseFhirPath(c.expression) };
+  });
+  return components.length > 0 && components.every((c) => c !== undefined) ? (components as CompiledComponent[]) : undefined;
 }
 
 /** The steps of a FHIRPath expression made only of symbols joined by `.`, starting at the resource type. */
@@ -108,7 +141,7 @@ function plainPath(atom: FhirPathAtom, resourceType: string): string[] | undefin
   return path && path.length > 1 && path[0] === resourceType ? path : undefined;
 }
 
-/** Parameters stored as columns of `resources` (or not stored: composite is matched from its components). */
+/** Parameters stored as columns of `resources`. */
 const NOT_INDEXED = new Set(['_id', '_lastUpdated']);
 
 const paramCache = new Map<string, CompiledParam[]>();
@@ -118,10 +151,17 @@ export function indexedParams(resourceType: string): CompiledParam[] {
   let compiled = paramCache.get(resourceType);
   if (!compiled) {
     compiled = [];
-    for (const [code, sp] of Object.entries(getSearchParameters(resourceType) ?? {})) {
-      if (NOT_INDEXED.has(code) || !sp.expression || sp.type === 'composite') continue;
+    const all = getSearchParameters(resourceType) ?? {};
+    for (const [code, sp] of Object.entries(all)) {
+      if (NOT_INDEXED.has(code) || !sp.expression) continue;
       if (sp.type === 'special' && !(resourceType === 'Location' && code === 'near')) continue;
       try {
+        if (sp.type === 'composite') {
+          // parsed whole: the per-type form drops a bare `Observation` from `Observation | Observation.component`
+          const components = compileComponents({ ...sp, code }, all);
+          if (components) compiled.push({ code, type: sp.type, atom: parseFhirPath(sp.expression), components });
+          continue;
+        }
         const atom = getParsedExpressionForResourceType(resourceType, sp.expression);
         compiled.push({ code, type: sp.type, atom, path: plainPath(atom, resourceType) });
       } catch {
@@ -138,8 +178,16 @@ export function clearIndexedParams(): void {
   paramCache.clear();
 }
 
+export function emptyIndexRows(): IndexRows {
+  return { ...emptyValueRows(), position: [], composite: emptyValueRows() };
+}
+
+function emptyValueRows<T extends ValueRows | CompositeRows>(): T {
+  return { token: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [] } as unknown as T;
+}
+
 export function indexRows(resource: Resource, fhirBaseUrl: string): IndexRows {
-  const rows: IndexRows = { token: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], position: [] };
+  const rows = emptyIndexRows();
   const input = [toTypedValue(resource)];
   const navigated = new Map<string, TypedValue[]>();
   for (const param of indexedParams(resource.resourceType)) {
@@ -149,9 +197,30 @@ export function indexRows(resource: Resource, fhirBaseUrl: string): IndexRows {
     } catch {
       continue; // an expression that does not apply to this instance indexes nothing
     }
+    if (param.components) {
+      values.forEach((element, n) => addComponents(rows.composite, param.components!, element, n, fhirBaseUrl));
+      continue;
+    }
     for (const tv of values) addValue(rows, param, tv, fhirBaseUrl);
   }
   return dedupe(rows);
+}
+
+/** The rows of each component of one element of a composite parameter, tagged with the element's number. */
+function addComponents(rows: CompositeRows, components: CompiledComponent[], element: TypedValue, n: number, fhirBaseUrl: string): void {
+  for (const component of components) {
+    const own = emptyIndexRows();
+    let values: TypedValue[];
+    try {
+      values = evalFhirPathTyped(component.atom, [element]);
+    } catch {
+      continue;
+    }
+    for (const tv of values) addValue(own, component, tv, fhirBaseUrl);
+    for (const table of Object.keys(rows) as (keyof CompositeRows)[]) {
+      for (const row of own[table]) (rows[table] as object[]).push({ ...row, element: n });
+    }
+  }
 }
 
 /**
@@ -182,7 +251,7 @@ function navigate(input: TypedValue[], path: string[], length: number, memo: Map
   return out;
 }
 
-function addValue(rows: IndexRows, param: CompiledParam, tv: TypedValue, fhirBaseUrl: string): void {
+function addValue(rows: IndexRows, param: Pick<CompiledParam, 'code' | 'type'>, tv: TypedValue, fhirBaseUrl: string): void {
   const { code } = param;
   const v = tv.value;
   if (v === undefined || v === null) return;
@@ -345,16 +414,17 @@ function dedupe(rows: IndexRows): IndexRows {
       return true;
     });
   };
-  return {
-    token: unique(rows.token),
-    string: unique(rows.string),
-    date: unique(rows.date),
-    number: unique(rows.number),
-    quantity: unique(rows.quantity),
-    reference: unique(rows.reference),
-    uri: unique(rows.uri),
-    position: unique(rows.position),
-  };
+  const values = <T extends ValueRows | CompositeRows>(r: T): T =>
+    ({
+      token: unique(r.token),
+      string: unique(r.string),
+      date: unique(r.date),
+      number: unique(r.number),
+      quantity: unique(r.quantity),
+      reference: unique(r.reference),
+      uri: unique(r.uri),
+    }) as T;
+  return { ...values(rows), position: unique(rows.position), composite: values(rows.composite) };
 }
 
 /**

@@ -60,6 +60,11 @@ export type Condition =
   | { kind: 'refValue'; code: string; any: ReferenceMatch[]; not?: boolean }
   /** One index row of a single-valued parameter meets all of these conditions on it (repeated parameters). */
   | { kind: 'values'; table: IndexTable; code: string; all: Condition[] }
+  /**
+   * A composite parameter's value: each part is a condition on one component (its code `<code>$<index>`),
+   * and all must hold for the component rows of one element.
+   */
+  | { kind: 'composite'; parts: Condition[] }
   /** :missing — `missing: true` matches resources with no index row for the parameter. */
   | { kind: 'missing'; table: IndexTable; code: string; missing: boolean }
   | { kind: 'near'; latitude: number; longitude: number; km: number }

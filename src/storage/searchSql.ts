@@ -132,6 +132,8 @@ export function compileCondition(b: SqlBuilder, c: Condition, r: string): string
       return exists(b, 'position', r, undefined, (s) => nearMatch(b, s, c.latitude, c.longitude, c.km));
     case 'chain':
       return chain(b, c, r);
+    case 'composite':
+      return composite(b, c, r);
     case 'has':
       return has(b, c, r);
     case 'missing':
@@ -303,6 +305,28 @@ function chain(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, r: strin
   });
   return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.resource_id = ${r}.id
     AND ${s}.code = ${b.p(c.code)} AND ${or(alternatives)})`;
+}
+
+/**
+ * A composite value: a row of each component's table, all from the same element of the same resource
+ * (https://hl7.org/fhir/R4/search.html#composite).
+ */
+function composite(b: SqlBuilder, c: Extract<Condition, { kind: 'composite' }>, r: string): string {
+  const sides = c.parts.map((part) => sideCondition(b, part));
+  if (sides.length === 0 || sides.some((x) => x === undefined || x.not)) throw new RangeError('composite parts must be positive value conditions');
+  const aliases = sides.map(() => b.alias('k'));
+  const [first, ...rest] = sides as SideCondition[];
+  const matches = (side: SideCondition, a: string) => {
+    const where = side.where(a);
+    return `${a}.code = ${b.p(side.code)}${where ? ` AND (${where})` : ''}`;
+  };
+  const joins = rest.map((side, i) => {
+    const a = aliases[i + 1];
+    return `JOIN ${TABLES[side.table]} ${a} ON ${a}.resource_type = ${aliases[0]}.resource_type AND ${a}.resource_id = ${aliases[0]}.resource_id
+      AND ${a}.element = ${aliases[0]}.element AND ${matches(side, a)}`;
+  });
+  return `EXISTS (SELECT 1 FROM ${TABLES[first.table]} ${aliases[0]} ${joins.join(' ')}
+    WHERE ${aliases[0]}.resource_type = ${r}.resource_type AND ${aliases[0]}.resource_id = ${r}.id AND ${matches(first, aliases[0])})`;
 }
 
 /**

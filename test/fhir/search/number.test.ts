@@ -124,5 +124,45 @@ describe('composite', () => {
     const q = (v: string) => matchIds(s, `Observation?${t.q}&component-code-value-quantity=${encodeURIComponent(v)}`);
     expect(await q('http://loinc.org|8480-6$ge130')).toEqual(sorted([bp]));
     expect(await q('http://loinc.org|8480-6$gt200')).toEqual([]);
+    // per element: the diastolic component is 85, the systolic 130; neither component has 8462-4 at 130
+    expect(await q('http://loinc.org|8462-4$ge130')).toEqual([]);
+    expect(await q('http://loinc.org|8462-4$85')).toEqual(sorted([bp]));
+    expect(await q('8462-4$lt90,8480-6$gt200')).toEqual(sorted([bp]));
+    expect(await q('8480-6$lt90')).toEqual([]);
+  });
+
+  test('combo-code-value-quantity: the Observation itself or one of its components', async () => {
+    const t = newTag();
+    const bp = await create(s, t, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
+      component: [
+        { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 130, system: UCUM, code: 'mm[Hg]' } },
+        { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 85, system: UCUM, code: 'mm[Hg]' } },
+      ],
+    });
+    const systolic = await create(s, t, vital('8480-6', 150));
+    const q = (v: string) => matchIds(s, `Observation?${t.q}&combo-code-value-quantity=${encodeURIComponent(v)}`);
+    expect(await q('8480-6$ge130')).toEqual(sorted([bp, systolic]));
+    expect(await q('8480-6$85')).toEqual([]);
+    expect(await q('85354-9$130')).toEqual([]);
+  });
+
+  test('code-value-concept and the same composite across an update', async () => {
+    const t = newTag();
+    const finding = (value: string) => ({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '883-9' }] },
+      valueCodeableConcept: { coding: [{ system: 'http://snomed.info/sct', code: value }] },
+    });
+    const a = await create(s, t, finding('278149003'));
+    const q = (v: string) => matchIds(s, `Observation?${t.q}&code-value-concept=${encodeURIComponent(v)}`);
+    expect(await q('http://loinc.org|883-9$http://snomed.info/sct|278149003')).toEqual(sorted([a]));
+    const updated = await s.request('PUT', `/fhir/Observation/${a.id}`, { ...finding('278152006'), id: a.id, meta: { tag: [t.tag] } });
+    expect(updated.status).toBe(200);
+    expect(await q('883-9$278149003')).toEqual([]);
+    expect(await q('883-9$278152006')).toEqual(sorted([a]));
   });
 });
