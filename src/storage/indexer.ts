@@ -104,6 +104,8 @@ interface CompiledParam {
    * that several parameters have in common. Other expressions go through the FHIRPath engine.
    */
   path?: string[];
+  /** `path`'s prefixes joined by dots (memo keys), computed once. */
+  keys?: string[];
   /** A composite parameter's components, evaluated on each element its expression selects. */
   components?: CompiledComponent[];
 }
@@ -163,7 +165,8 @@ export function indexedParams(resourceType: string): CompiledParam[] {
           continue;
         }
         const atom = getParsedExpressionForResourceType(resourceType, sp.expression);
-        compiled.push({ code, type: sp.type, atom, path: plainPath(atom, resourceType) });
+        const path = plainPath(atom, resourceType);
+        compiled.push({ code, type: sp.type, atom, path, keys: path?.map((_, i) => path.slice(0, i + 1).join('.')) });
       } catch {
         // An expression medplum cannot parse indexes nothing; searching it then matches nothing.
       }
@@ -193,7 +196,7 @@ export function indexRows(resource: Resource, fhirBaseUrl: string): IndexRows {
   for (const param of indexedParams(resource.resourceType)) {
     let values: TypedValue[];
     try {
-      values = param.path ? navigate(input, param.path, param.path.length, navigated) : evalFhirPathTyped(param.atom, input);
+      values = param.path ? navigate(input, param.path, param.keys!, param.path.length, navigated) : evalFhirPathTyped(param.atom, input);
     } catch {
       continue; // an expression that does not apply to this instance indexes nothing
     }
@@ -201,9 +204,47 @@ export function indexRows(resource: Resource, fhirBaseUrl: string): IndexRows {
       values.forEach((element, n) => addComponents(rows.composite, param.components!, element, n, fhirBaseUrl));
       continue;
     }
+    if (values.length === 0) continue;
+    const table = TABLE_OF[param.type];
+    const from = table ? rows[table].length : 0;
     for (const tv of values) addValue(rows, param, tv, fhirBaseUrl);
+    if (table) dedupeFrom(rows[table] as object[], from);
   }
-  return dedupe(rows);
+  dedupeFrom(rows.position, 0);
+  for (const table of Object.keys(rows.composite) as (keyof CompositeRows)[]) dedupeFrom(rows.composite[table] as object[], 0);
+  return rows;
+}
+
+/** The table a parameter type's rows go to (a parameter's rows are deduplicated among themselves). */
+const TABLE_OF: Partial<Record<SearchParameter['type'], keyof ValueRows>> = {
+  token: 'token',
+  string: 'string',
+  date: 'date',
+  number: 'number',
+  quantity: 'quantity',
+  reference: 'reference',
+  uri: 'uri',
+};
+
+/** Removes rows equal (field by field) to an earlier row at or after `from`; lists here are short. */
+function dedupeFrom<T extends object>(list: T[], from: number): void {
+  for (let i = list.length - 1; i > from; i--) {
+    const row = list[i] as Record<string, unknown>;
+    for (let j = from; j < i; j++) {
+      const other = list[j] as Record<string, unknown>;
+      let same = true;
+      for (const key in row) {
+        if (row[key] !== other[key]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        list.splice(i, 1);
+        break;
+      }
+    }
+  }
 }
 
 /** The rows of each component of one element of a composite parameter, tagged with the element's number. */
@@ -228,14 +269,14 @@ function addComponents(rows: CompositeRows, components: CompiledComponent[], ele
  * naming the resource's own type selects it; otherwise the typed property value, arrays flattened, empty
  * values dropped). Prefixes are memoized in `memo` for the resource at hand.
  */
-function navigate(input: TypedValue[], path: string[], length: number, memo: Map<string, TypedValue[]>): TypedValue[] {
+function navigate(input: TypedValue[], path: string[], keys: string[], length: number, memo: Map<string, TypedValue[]>): TypedValue[] {
   if (length === 1) return input;
-  const key = length === path.length ? path.join('.') : path.slice(0, length).join('.');
+  const key = keys[length - 1];
   const known = memo.get(key);
   if (known) return known;
   const name = path[length - 1];
   const out: TypedValue[] = [];
-  for (const tv of navigate(input, path, length - 1, memo)) {
+  for (const tv of navigate(input, path, keys, length - 1, memo)) {
     const v = tv.value;
     if (!v || typeof v !== 'object') continue;
     if ((v as { resourceType?: unknown }).resourceType === name) {
@@ -401,30 +442,6 @@ function references(code: string, tv: TypedValue, fhirBaseUrl: string): SearchRe
     out.push(row(null, null, null, v.identifier.system, v.identifier.value));
   }
   return out;
-}
-
-function dedupe(rows: IndexRows): IndexRows {
-  const unique = <T>(list: T[]): T[] => {
-    const seen = new Set<string>();
-    return list.filter((x) => {
-      let key = '';
-      for (const v of Object.values(x as object)) key += (v === null || v === undefined ? '\u0001' : String(v)) + '\u0000';
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
-  };
-  const values = <T extends ValueRows | CompositeRows>(r: T): T =>
-    ({
-      token: unique(r.token),
-      string: unique(r.string),
-      date: unique(r.date),
-      number: unique(r.number),
-      quantity: unique(r.quantity),
-      reference: unique(r.reference),
-      uri: unique(r.uri),
-    }) as T;
-  return { ...values(rows), position: unique(rows.position), composite: values(rows.composite) };
 }
 
 /**
