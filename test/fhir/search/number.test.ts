@@ -96,6 +96,17 @@ describe('quantity', () => {
   });
 });
 
+/** A blood pressure panel: systolic 130 and diastolic 85 as two components. */
+const bloodPressure = {
+  resourceType: 'Observation',
+  status: 'final',
+  code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
+  component: [
+    { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 130, system: UCUM, code: 'mm[Hg]' } },
+    { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 85, system: UCUM, code: 'mm[Hg]' } },
+  ],
+};
+
 describe('composite', () => {
   test('code-value-quantity: both components on the same Observation', async () => {
     const t = newTag();
@@ -112,15 +123,7 @@ describe('composite', () => {
 
   test('component-code-value-quantity over Observation.component', async () => {
     const t = newTag();
-    const bp = await create(s, t, {
-      resourceType: 'Observation',
-      status: 'final',
-      code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
-      component: [
-        { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 130, system: UCUM, code: 'mm[Hg]' } },
-        { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 85, system: UCUM, code: 'mm[Hg]' } },
-      ],
-    });
+    const bp = await create(s, t, bloodPressure);
     const q = (v: string) => matchIds(s, `Observation?${t.q}&component-code-value-quantity=${encodeURIComponent(v)}`);
     expect(await q('http://loinc.org|8480-6$ge130')).toEqual(sorted([bp]));
     expect(await q('http://loinc.org|8480-6$gt200')).toEqual([]);
@@ -133,15 +136,7 @@ describe('composite', () => {
 
   test('combo-code-value-quantity: the Observation itself or one of its components', async () => {
     const t = newTag();
-    const bp = await create(s, t, {
-      resourceType: 'Observation',
-      status: 'final',
-      code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
-      component: [
-        { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 130, system: UCUM, code: 'mm[Hg]' } },
-        { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 85, system: UCUM, code: 'mm[Hg]' } },
-      ],
-    });
+    const bp = await create(s, t, bloodPressure);
     const systolic = await create(s, t, vital('8480-6', 150));
     const q = (v: string) => matchIds(s, `Observation?${t.q}&combo-code-value-quantity=${encodeURIComponent(v)}`);
     expect(await q('8480-6$ge130')).toEqual(sorted([bp, systolic]));
