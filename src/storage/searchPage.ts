@@ -19,7 +19,7 @@
  * https://hl7.org/fhir/R4/search.html#sort — https://hl7.org/fhir/R4/http.html#paging
  */
 import type { Condition, Cursor, SearchQuery, SortKey } from './search';
-import { compileConditions, SqlBuilder, type IndexTable, type InlineRow } from './searchSql';
+import { compileConditions, indexRowsAsResources, SqlBuilder, type IndexTable, type InlineRow } from './searchSql';
 
 type TableKey = Extract<SortKey, { table: IndexTable }>;
 
@@ -110,26 +110,20 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
   const b = new SqlBuilder();
   const where: string[] = [];
   let from: string;
-  let inline: InlineRow | undefined;
+  // the string filter's rows are flattened into this query: DISTINCT, ORDER BY id and LIMIT at one level let
+  // PostgreSQL either sort the matching rows or walk (resource_type, resource_id) in order and stop early
   const filter = stringFilter(s);
-  if (filter) {
-    // r is a string index row (the subquery is flattened): DISTINCT, ORDER BY id and LIMIT at one level let
-    // PostgreSQL either sort the matching rows or walk (resource_type, resource_id) in order and stop early
-    from = `(SELECT f.resource_type, f.resource_id AS id, f.code, f.value, f.exact FROM search_string f) r`;
-    where.push(`r.resource_type = ${b.p(s.resourceType)}`, `r.code = ${b.p(filter.code)}`);
-    inline = { table: 'string', code: filter.code };
-  } else if (s.driver) {
+  const rows: InlineRow | undefined = s.driver ?? (filter && { table: 'string', code: filter.code });
+  if (rows) {
     // the parameter's index rows, shaped like `resources` rows (resource_type, id) for the conditions
-    from = `(SELECT s.*, s.resource_id AS id FROM search_${s.driver.table} s
-      WHERE s.resource_type = ${b.p(s.resourceType)} AND s.code = ${b.p(s.driver.code)}) r`;
-    inline = { table: s.driver.table, code: s.driver.code };
+    from = `${indexRowsAsResources(rows.table, `x.resource_type = ${b.p(s.resourceType)} AND x.code = ${b.p(rows.code)}`)} r`;
   } else {
     from = 'resources r';
     if (s.resourceType !== undefined) where.push(`r.resource_type = ${b.p(s.resourceType)}`);
     else if (s.resourceTypes !== undefined) where.push(`r.resource_type = ANY(${b.p(s.resourceTypes, 'text[]')})`);
     where.push('NOT r.deleted');
   }
-  where.push(...compileConditions(b, s.conditions, 'r', inline));
+  where.push(...compileConditions(b, s.conditions, 'r', rows));
   const keys = s.sort.map((k, i) => sortExpr(b, k, i === 0 && !!s.driver));
   if (s.cursor) where.push(keysetWhere(b, keys, s.cursor, s.backward));
   if (s.afterId !== undefined) where.push(`r.id > ${b.p(s.afterId)}`);

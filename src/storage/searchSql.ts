@@ -45,6 +45,20 @@ function exists(b: SqlBuilder, table: IndexTable, r: string, code: string | unde
     AND ${s}.resource_id = ${r}.id${codeSql}${extra ? ` AND (${extra})` : ''})`;
 }
 
+/**
+ * The index rows of a table shaped like `resources` rows: (resource_type, id) plus the row's own columns. A plain
+ * subquery, so PostgreSQL flattens it into the query around it. Index rows exist only for live resources.
+ */
+export function indexRowsAsResources(table: IndexTable, where = ''): string {
+  return `(SELECT x.*, x.resource_id AS id FROM ${TABLES[table]} x${where ? ` WHERE ${where}` : ''})`;
+}
+
+/** `<alias>.code = <code> AND (<match>)`: a side condition tested on one index row. */
+function sideMatch(b: SqlBuilder, side: SideCondition, a: string): string {
+  const match = side.where(a);
+  return `${a}.code = ${b.p(side.code)}${match ? ` AND (${match})` : ''}`;
+}
+
 const or = (parts: string[]) => (parts.length === 0 ? 'false' : parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`);
 const and = (parts: string[]) => (parts.length === 0 ? 'true' : parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`);
 
@@ -298,7 +312,7 @@ function chain(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, r: strin
       const rest = target.where.filter((x) => x !== driver.condition);
       const where = [`${t}.resource_type ${types}`, driver.where, ...compileConditions(b, rest, t)];
       return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id
-        FROM (SELECT x.*, x.resource_id AS id FROM ${TABLES[driver.table]} x) ${t} WHERE ${where.join(' AND ')})`;
+        FROM ${indexRowsAsResources(driver.table)} ${t} WHERE ${where.join(' AND ')})`;
     }
     const where = [`${t}.resource_type ${types}`, `NOT ${t}.deleted`, ...compileConditions(b, target.where, t)];
     return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id FROM resources ${t} WHERE ${where.join(' AND ')})`;
@@ -316,17 +330,13 @@ function composite(b: SqlBuilder, c: Extract<Condition, { kind: 'composite' }>, 
   if (sides.length === 0 || sides.some((x) => x === undefined || x.not)) throw new RangeError('composite parts must be positive value conditions');
   const aliases = sides.map(() => b.alias('k'));
   const [first, ...rest] = sides as SideCondition[];
-  const matches = (side: SideCondition, a: string) => {
-    const where = side.where(a);
-    return `${a}.code = ${b.p(side.code)}${where ? ` AND (${where})` : ''}`;
-  };
   const joins = rest.map((side, i) => {
     const a = aliases[i + 1];
     return `JOIN ${TABLES[side.table]} ${a} ON ${a}.resource_type = ${aliases[0]}.resource_type AND ${a}.resource_id = ${aliases[0]}.resource_id
-      AND ${a}.element = ${aliases[0]}.element AND ${matches(side, a)}`;
+      AND ${a}.element = ${aliases[0]}.element AND ${sideMatch(b, side, a)}`;
   });
   return `EXISTS (SELECT 1 FROM ${TABLES[first.table]} ${aliases[0]} ${joins.join(' ')}
-    WHERE ${aliases[0]}.resource_type = ${r}.resource_type AND ${aliases[0]}.resource_id = ${r}.id AND ${matches(first, aliases[0])})`;
+    WHERE ${aliases[0]}.resource_type = ${r}.resource_type AND ${aliases[0]}.resource_id = ${r}.id AND ${sideMatch(b, first, aliases[0])})`;
 }
 
 /**
@@ -339,10 +349,7 @@ function indexDriver(b: SqlBuilder, conditions: Condition[], t: string): { condi
     if (c.kind === 'near') return { condition: c, table: 'position', where: nearMatch(b, t, c.latitude, c.longitude, c.km) };
     if (c.kind === 'missing' || c.kind === 'values') continue;
     const side = sideCondition(b, c);
-    if (side && !side.not) {
-      const match = side.where(t);
-      return { condition: c, table: side.table, where: `${t}.code = ${b.p(side.code)}${match ? ` AND (${match})` : ''}` };
-    }
+    if (side && !side.not) return { condition: c, table: side.table, where: sideMatch(b, side, t) };
   }
   return undefined;
 }

@@ -54,16 +54,35 @@ export async function matchIds(s: TestServer, path: string): Promise<string[]> {
 
 export const sorted = (list: Json[]) => list.map(ref).sort();
 
+/** The URL of a search Bundle's link with this relation, if any. */
+export const link = (bundle: Json, relation: string): string | undefined =>
+  ((bundle.link ?? []) as { relation: string; url: string }[]).find((l) => l.relation === relation)?.url;
+
 /** Follows `next` links to the end; returns every page's matches in order. */
 export async function allPages(s: TestServer, path: string, relation = 'next'): Promise<string[][]> {
   const pages: string[][] = [];
   let bundle = await search(s, path);
   pages.push(refs(bundle));
   for (let i = 0; i < 100; i++) {
-    const link = (bundle.link ?? []).find((l: Json) => l.relation === relation);
-    if (!link) break;
-    bundle = await search(s, link.url);
+    const url = link(bundle, relation);
+    if (!url) break;
+    bundle = await search(s, url);
     pages.push(refs(bundle));
   }
   return pages;
+}
+
+/**
+ * Follows `next` links to the last page, then `previous` links back to the first; returns every page's
+ * matches in order (as read going back) and the first page's Bundle as reached backward.
+ */
+export async function pagesBackward(s: TestServer, path: string): Promise<{ pages: string[][]; first: Json }> {
+  let bundle = await search(s, path);
+  for (let url = link(bundle, 'next'); url; url = link(bundle, 'next')) bundle = await search(s, url);
+  const pages: string[][] = [refs(bundle)];
+  for (let url = link(bundle, 'previous'); url; url = link(bundle, 'previous')) {
+    bundle = await search(s, url);
+    pages.unshift(refs(bundle));
+  }
+  return { pages, first: bundle };
 }

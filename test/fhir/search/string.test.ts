@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startServer, type TestServer } from '../../helpers/server';
-import { allPages, create, matchIds, newTag, ref, refs, search, sorted, type Json } from './helpers';
+import { allPages, create, link, matchIds, newTag, ref, refs, search, sorted } from './helpers';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -106,10 +106,9 @@ describe('a search whose only index condition is a string (ids read off the stri
     expect(pages.flat()).toEqual(all);
     // back from the last page
     let bundle = await search(s, `Patient?name=${f}&_count=3`);
-    const next = (b: Json, relation: string) => (b.link ?? []).find((l: Json) => l.relation === relation)?.url as string | undefined;
-    bundle = await search(s, next(bundle, 'next')!);
-    bundle = await search(s, next(bundle, 'next')!);
-    bundle = await search(s, next(bundle, 'previous')!);
+    bundle = await search(s, link(bundle, 'next')!);
+    bundle = await search(s, link(bundle, 'next')!);
+    bundle = await search(s, link(bundle, 'previous')!);
     expect(refs(bundle)).toEqual(all.slice(3, 6));
   });
 });
