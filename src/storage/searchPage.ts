@@ -7,8 +7,9 @@
  * - Index-driven: when the first sort key is a parameter with at most one index row per resource (`single`,
  *   e.g. Slot.start), the page is read off that parameter's index rows in index order — an ORDER BY ...
  *   LIMIT that stops after a page even on 200,000 Slots — and conditions on the same parameter test that
- *   row directly. Resources without the value sort last; they are read by a second statement only when the
- *   first runs out.
+ *   row directly. A parameter with several rows per resource (Patient.family) drives a search with no other
+ *   condition the same way, reading only each resource's least (greatest, descending) row. Resources without the value sort last; they are
+ *   read by a second statement only when the first runs out.
  * - Filter-driven: in the default order (by id), a search whose only index condition is a string match reads
  *   the page's ids off the string index rows themselves (DISTINCT, ORDER BY id and LIMIT at one level), like
  *   a hand-written query, without probing `resources` for each match: a deleted resource has no index rows
@@ -19,7 +20,7 @@
  * https://hl7.org/fhir/R4/search.html#sort — https://hl7.org/fhir/R4/http.html#paging
  */
 import type { Condition, Cursor, SearchQuery, SortKey } from './search';
-import { compileConditions, indexRowsAsResources, SqlBuilder, type IndexTable, type InlineRow } from './searchSql';
+import { compileConditions, extremeRow, indexRowsAsResources, SqlBuilder, type IndexTable, type InlineRow } from './searchSql';
 
 type TableKey = Extract<SortKey, { table: IndexTable }>;
 
@@ -114,6 +115,8 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
   // PostgreSQL either sort the matching rows or walk (resource_type, resource_id) in order and stop early
   const filter = stringFilter(s);
   const rows: InlineRow | undefined = s.driver ?? (filter && { table: 'string', code: filter.code });
+  // conditions on the driving parameter can be tested on its row only when that row is the resource's one value
+  const inline = s.driver && !s.driver.single ? undefined : rows;
   if (rows) {
     // the parameter's index rows, shaped like `resources` rows (resource_type, id) for the conditions
     from = `${indexRowsAsResources(rows.table, `x.resource_type = ${b.p(s.resourceType)} AND x.code = ${b.p(rows.code)}`)} r`;
@@ -123,7 +126,11 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
     else if (s.resourceTypes !== undefined) where.push(`r.resource_type = ANY(${b.p(s.resourceTypes, 'text[]')})`);
     where.push('NOT r.deleted');
   }
-  where.push(...compileConditions(b, s.conditions, 'r', rows));
+  where.push(...compileConditions(b, s.conditions, 'r', inline));
+  if (s.driver && !s.driver.single) {
+    const [asc, desc] = SORT_COLUMN[s.driver.table];
+    where.push(extremeRow(b, s.driver.table, s.driver.code, s.driver.descending ? desc : asc, s.driver.descending, 'r'));
+  }
   const keys = s.sort.map((k, i) => sortExpr(b, k, i === 0 && !!s.driver));
   if (s.cursor) where.push(keysetWhere(b, keys, s.cursor, s.backward));
   if (s.afterId !== undefined) where.push(`r.id > ${b.p(s.afterId)}`);
@@ -163,6 +170,14 @@ function requiresValue(conditions: Condition[], key: TableKey): boolean {
   });
 }
 
+/**
+ * Index tables whose sort column is never null and in index order: a parameter with several rows per resource
+ * in one of them drives a sorted search too, reading each resource at its least (greatest) row (`extremeRow`).
+ * Only a search with no other condition: its rows cannot be tested on the driving row, so a selective condition
+ * would be probed on every row of the parameter; the generic plan finds its few matches and sorts those.
+ */
+const DRIVING_TABLES = new Set<IndexTable>(['string', 'date', 'number', 'quantity', 'uri']);
+
 export interface Branch {
   spec: (limit: number) => PageSpec;
   /** The branch's sort key values, in the query's key order. */
@@ -180,7 +195,7 @@ export function searchBranches(s: SearchQuery): Branch[] {
   const indexDriven =
     first !== undefined &&
     'table' in first &&
-    first.single === true &&
+    (first.single === true || (DRIVING_TABLES.has(first.table) && s.conditions.length === 0)) &&
     s.resourceType !== undefined &&
     s.afterId === undefined &&
     !readsResourceColumns(s.conditions) &&

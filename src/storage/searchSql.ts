@@ -50,7 +50,18 @@ function exists(b: SqlBuilder, table: IndexTable, r: string, code: string | unde
  * subquery, so PostgreSQL flattens it into the query around it. Index rows exist only for live resources.
  */
 export function indexRowsAsResources(table: IndexTable, where = ''): string {
-  return `(SELECT x.*, x.resource_id AS id FROM ${TABLES[table]} x${where ? ` WHERE ${where}` : ''})`;
+  return `(SELECT x.*, x.resource_id AS id, x.ctid AS row_ctid FROM ${TABLES[table]} x${where ? ` WHERE ${where}` : ''})`;
+}
+
+/**
+ * On the index row aliased r (from `indexRowsAsResources`): r is its resource's least (greatest, `descending`)
+ * row of the parameter by `column`, ties going to the first row, so each resource is read once, at the value
+ * it sorts by (https://hl7.org/fhir/R4/search.html#sort: a resource with several values sorts by its lowest
+ * one ascending, its highest one descending).
+ */
+export function extremeRow(b: SqlBuilder, table: IndexTable, code: string, column: string, descending: boolean, r: string): string {
+  const beyond = descending ? '>' : '<';
+  return exists(b, table, r, code, (s) => `${s}.${column} ${beyond} ${r}.${column} OR (${s}.${column} = ${r}.${column} AND ${s}.ctid < ${r}.row_ctid)`, true);
 }
 
 /** `<alias>.code = <code> AND (<match>)`: a side condition tested on one index row. */

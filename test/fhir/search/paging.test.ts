@@ -100,6 +100,49 @@ describe('paging', () => {
     expect(refs(await search(s, `Appointment?${t.q}&_sort=date&date=ge2032-01-02`))).toEqual(byStart(false).slice(1, 4));
   });
 
+  test('a multi-valued sort key with no other condition (read in index order): each resource once, at its least or greatest value', async () => {
+    // Person is used by no other test file, so this walk over every Person sees only rows of this file's tests
+    const t = newTag();
+    const person = (...names: { family?: string; given?: string[] }[]) => ({ resourceType: 'Person', ...(names.length ? { name: names } : {}) });
+    const a = await create(s, t, person({ family: 'Nunes', given: ['Carla'] }));
+    const b = await create(s, t, person({ family: 'Barros' }, { family: 'ÁVILA' }));
+    const c = await create(s, t, person({ family: 'Dias', given: ['Zoe'] }));
+    const d = await create(s, t, person());
+    // the same value twice (two spellings, one normalized form): still one entry
+    const e = await create(s, t, person({ family: 'Avila' }, { family: 'AVILA' }));
+    const mine = new Set([a, b, c, d, e].map(ref));
+    const key = (r: Json, desc: boolean): string | undefined => {
+      const parts = ((r.name ?? []) as Json[]).flatMap((n) => [n.family, ...(n.given ?? [])]).filter(Boolean);
+      const normalized = parts.map((p: string) => p.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase()).sort();
+      return desc ? normalized[normalized.length - 1] : normalized[0];
+    };
+    const byId = (x: Json, y: Json) => (x.id < y.id ? -1 : 1);
+    for (const [sort, desc] of [['name', false], ['-name', true]] as const) {
+      const q = `Person?_sort=${sort}&_count=2`;
+      const walked: Json[] = [];
+      let bundle = await search(s, q);
+      for (;;) {
+        walked.push(...(bundle.entry ?? []).map((x: Json) => x.resource));
+        const next = link(bundle, 'next');
+        if (!next) break;
+        bundle = await search(s, next);
+      }
+      const ids = walked.map(ref);
+      expect(new Set(ids).size).toBe(ids.length);
+      // the whole walk is in order: by the least (greatest) name, ties by id, resources without a name last
+      const expected = [...walked].sort((x, y) => {
+        const [kx, ky] = [key(x, desc), key(y, desc)];
+        if (kx === undefined || ky === undefined) return kx === ky ? byId(x, y) : kx === undefined ? 1 : -1;
+        return kx === ky ? byId(x, y) : (kx < ky) !== desc ? -1 : 1;
+      });
+      expect([sort, ids]).toEqual([sort, expected.map(ref)]);
+      const ours = ids.filter((id) => mine.has(id));
+      const [be1, be2] = [b, e].sort(byId).map(ref);
+      expect([sort, ours]).toEqual([sort, desc ? [c, a, b, e, d].map(ref) : [be1, be2, ref(a), ref(c), ref(d)]]);
+      expect([sort, (await pagesBackward(s, q)).pages.flat()]).toEqual([sort, ids]);
+    }
+  });
+
   test('rows inserted while paging neither repeat nor hide the rows that were there', async () => {
     const t = newTag();
     const original = await patients(t, Array.from({ length: 6 }, (_, i): [string, string] => [`P${i}`, `1970-01-0${i + 1}`]));
