@@ -38,6 +38,26 @@ describe('reference', () => {
     expect(await q(`subject=Patient/${p.id},Group/${g.id}`)).toEqual(sorted([ofPatient, ofGroup]));
   });
 
+  test('a long comma list of targets (several types, ids and URLs) matches exactly the resources pointing at one of them', async () => {
+    const t = newTag();
+    const patients: Record<string, unknown>[] = [];
+    for (let i = 0; i < 6; i++) patients.push(await create(s, t, { resourceType: 'Patient' }));
+    const g = await create(s, t, { resourceType: 'Group', type: 'person', actual: true });
+    const obsOf = [];
+    for (const p of patients) obsOf.push(await create(s, t, obs({ reference: `Patient/${p.id}` })));
+    const ofGroup = await create(s, t, obs({ reference: `Group/${g.id}` }));
+    const remote = await create(s, t, obs({ reference: 'http://elsewhere.example/fhir/Patient/9' }));
+    const unknown = Array.from({ length: 200 }, (_, i) => `Patient/missing-${i}`);
+    const list = [...unknown, `Patient/${patients[0].id}`, `Patient/${patients[2].id}`, `${patients[4].id}`, `Group/${g.id}`, 'http://elsewhere.example/fhir/Patient/9'];
+    const res = await s.request('POST', '/fhir/Observation/_search', `${t.q}&subject=${encodeURIComponent(list.join(','))}`, {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: { resource: { id: string } }) => `Observation/${e.resource.id}`).sort()).toEqual(
+      sorted([obsOf[0], obsOf[2], obsOf[4], ofGroup, remote]),
+    );
+  });
+
   test('a reference to another server is matched by its URL', async () => {
     const t = newTag();
     const url = 'http://other.example.org/fhir/Patient/77';

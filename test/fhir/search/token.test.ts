@@ -42,6 +42,29 @@ describe('token forms', () => {
     expect(await matchIds(s, `Observation?${t.q}&code=A&code=B`)).toEqual(sorted([ab]));
   });
 
+  test('a long comma list (hundreds of values, several systems and forms) matches exactly the resources with one of them', async () => {
+    const t = newTag();
+    const mrn = (i: number) => ({ resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: `M${i}` }] });
+    const list: Record<string, unknown>[] = [];
+    for (let i = 0; i < 12; i++) list.push(await create(s, t, mrn(i)));
+    const other = await create(s, t, { resourceType: 'Patient', identifier: [{ system: 'urn:other', value: 'M3' }] });
+    const bare = await create(s, t, { resourceType: 'Patient', identifier: [{ value: 'X1' }] });
+    // 300 pairs of urn:mrn (of which 6 exist), one pair of urn:other, one |code and one code of any system
+    const values = Array.from({ length: 300 }, (_, i) => `urn:mrn|M${i * 2}`);
+    const q = `identifier=${encodeURIComponent([...values, 'urn:other|M3', '|X1', 'M5'].join(','))}`;
+    const expected = [...list.filter((_, i) => i % 2 === 0 || i === 5), other, bare];
+    const res = await s.request('POST', '/fhir/Patient/_search', `${t.q}&${q}`, { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: { resource: { id: string } }) => `Patient/${e.resource.id}`).sort()).toEqual(sorted(expected));
+    // the same list under :not
+    const not = await s.request('POST', '/fhir/Patient/_search', `${t.q}&${q.replace('identifier=', 'identifier:not=')}`, {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(not.body.entry.map((e: { resource: { id: string } }) => `Patient/${e.resource.id}`).sort()).toEqual(
+      sorted(list.filter((_, i) => i % 2 === 1 && i !== 5)),
+    );
+  });
+
   test('an escaped comma is part of the value', async () => {
     const t = newTag();
     const o = await create(s, t, observation([{ code: 'x,y' }]));
