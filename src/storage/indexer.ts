@@ -9,13 +9,13 @@ import {
   evalFhirPathTyped,
   getParsedExpressionForResourceType,
   getSearchParameters,
-  getTypedPropertyValue,
   parseFhirPath,
   toTypedValue,
   type FhirPathAtom,
   type TypedValue,
 } from '@medplum/core';
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
+import { compileExpression, type Program } from './indexPaths';
 import { dateRange, normalizeString, numberRange } from './values';
 
 export interface TokenRow {
@@ -98,14 +98,8 @@ interface CompiledParam {
   code: string;
   type: SearchParameter['type'];
   atom: FhirPathAtom;
-  /**
-   * For an expression that is a plain path (`Patient.name.family`, most of them): its steps, evaluated by
-   * navigating the resource directly with the same property lookup FHIRPath uses, sharing the prefixes
-   * that several parameters have in common. Other expressions go through the FHIRPath engine.
-   */
-  path?: string[];
-  /** `path`'s prefixes joined by dots (memo keys), computed once. */
-  keys?: string[];
+  /** The expression compiled to plain navigation (src/storage/indexPaths.ts); without it, the FHIRPath engine. */
+  program?: Program;
   /** A composite parameter's components, evaluated on each element its expression selects. */
   components?: CompiledComponent[];
 }
@@ -125,22 +119,6 @@ function compileComponents(sp: SearchParameter, all: Record<string, SearchParame
     return { code: `${sp.code}$${i}`, type: definition.type, atom: parseFhirPath(c.expression) };
   });
   return components.length > 0 && components.every((c) => c !== undefined) ? (components as CompiledComponent[]) : undefined;
-}
-
-/** The steps of a FHIRPath expression made only of symbols joined by `.`, starting at the resource type. */
-function plainPath(atom: FhirPathAtom, resourceType: string): string[] | undefined {
-  const steps = (node: unknown): string[] | undefined => {
-    const a = node as { name?: unknown; args?: unknown; operator?: unknown; left?: unknown; right?: unknown };
-    if (typeof a.name === 'string' && a.args === undefined && a.operator === undefined) {
-      return a.name.startsWith('$') || a.name.startsWith('%') ? undefined : [a.name];
-    }
-    if (a.operator !== '.') return undefined;
-    const left = steps(a.left);
-    const right = steps(a.right);
-    return left && right?.length === 1 ? [...left, ...right] : undefined;
-  };
-  const path = steps((atom as unknown as { child?: unknown }).child);
-  return path && path.length > 1 && path[0] === resourceType ? path : undefined;
 }
 
 /** Parameters stored as columns of `resources`. */
@@ -165,8 +143,7 @@ export function indexedParams(resourceType: string): CompiledParam[] {
           continue;
         }
         const atom = getParsedExpressionForResourceType(resourceType, sp.expression);
-        const path = plainPath(atom, resourceType);
-        compiled.push({ code, type: sp.type, atom, path, keys: path?.map((_, i) => path.slice(0, i + 1).join('.')) });
+        compiled.push({ code, type: sp.type, atom, program: compileExpression(atom, resourceType) });
       } catch {
         // An expression medplum cannot parse indexes nothing; searching it then matches nothing.
       }
@@ -189,14 +166,15 @@ function emptyValueRows<T extends ValueRows | CompositeRows>(): T {
   return { token: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [] } as unknown as T;
 }
 
-export function indexRows(resource: Resource, fhirBaseUrl: string): IndexRows {
+/** `fhirPathOnly`: every expression through the FHIRPath engine (what the compiled forms are tested against). */
+export function indexRows(resource: Resource, fhirBaseUrl: string, options: { fhirPathOnly?: boolean } = {}): IndexRows {
   const rows = emptyIndexRows();
   const input = [toTypedValue(resource)];
   const navigated = new Map<string, TypedValue[]>();
   for (const param of indexedParams(resource.resourceType)) {
     let values: TypedValue[];
     try {
-      values = param.path ? navigate(input, param.path, param.keys!, param.path.length, navigated) : evalFhirPathTyped(param.atom, input);
+      values = param.program && !options.fhirPathOnly ? param.program(input, navigated) : evalFhirPathTyped(param.atom, input);
     } catch {
       continue; // an expression that does not apply to this instance indexes nothing
     }
@@ -262,34 +240,6 @@ function addComponents(rows: CompositeRows, components: CompiledComponent[], ele
       for (const row of own[table]) (rows[table] as object[]).push({ ...row, element: n });
     }
   }
-}
-
-/**
- * The values at the first `length` steps of a plain path, as FHIRPath's symbol navigation gives them (a step
- * naming the resource's own type selects it; otherwise the typed property value, arrays flattened, empty
- * values dropped). Prefixes are memoized in `memo` for the resource at hand.
- */
-function navigate(input: TypedValue[], path: string[], keys: string[], length: number, memo: Map<string, TypedValue[]>): TypedValue[] {
-  if (length === 1) return input;
-  const key = keys[length - 1];
-  const known = memo.get(key);
-  if (known) return known;
-  const name = path[length - 1];
-  const out: TypedValue[] = [];
-  for (const tv of navigate(input, path, keys, length - 1, memo)) {
-    const v = tv.value;
-    if (!v || typeof v !== 'object') continue;
-    if ((v as { resourceType?: unknown }).resourceType === name) {
-      out.push(tv);
-      continue;
-    }
-    const found = getTypedPropertyValue(tv, name);
-    for (const item of Array.isArray(found) ? found : found ? [found] : []) {
-      if (item?.value !== undefined) out.push(item);
-    }
-  }
-  memo.set(key, out);
-  return out;
 }
 
 function addValue(rows: IndexRows, param: Pick<CompiledParam, 'code' | 'type'>, tv: TypedValue, fhirBaseUrl: string): void {
