@@ -7,6 +7,16 @@ export interface BenchOptions {
   resources: number;
   /** Seconds per measurement. */
   duration: number;
+  /**
+   * Seconds of unrecorded load, at the largest connection count, before a scenario's first measurement on
+   * each server: our server needs ~15-20 s under load before V8 has optimized its hot paths.
+   */
+  warmup: number;
+  /**
+   * Fixed-rate latency run of each scenario with a p95 target: both servers at this fraction of our saturated
+   * req/s at the largest connection count (0: skip).
+   */
+  latencyLoad: number;
   connections: number[];
   /** Scenario names to run (`search` = every search scenario); empty = all. */
   only: string[];
@@ -31,8 +41,14 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [options]
-  --quick                 10,000 resources, search scale 0.05, 3 s per measurement (smoke run)
+  --quick                 10,000 resources, search scale 0.05, 3 s per measurement, 2 s warm-up (smoke run)
   --duration <s>          seconds per measurement (default 10)
+  --warmup <s>            unrecorded load before each scenario's first measurement on each server, at the
+                          largest connection count (default 15; V8 needs that long to optimize our server);
+                          later connection counts get a short warm-up (1-2 s); 0 = short warm-up only
+  --latency-load <f>      for each scenario with a p95 target, one more run of both servers at the largest
+                          connection count at a fixed rate of f x our saturated req/s there (default 0.5),
+                          to show latency when the server is not saturated (the \`@rate\` rows); 0 = skip
   --resources <n>         Patients to load (default 100000)
   --connections <a,b>     connection counts (default 1,32)
   --only <name,...>       scenarios to run (default all): read, create, slot-agenda, patient-cpf,
@@ -52,6 +68,12 @@ export const USAGE = `usage: npm run bench -- [options]
   --entry <file>          our server's entry point (default dist/src/main.js; implies --no-build)
 env: BENCH_DATABASE_URL admin connection (default postgres://postgres@127.0.0.1:5432/postgres)`;
 
+function nonNegative(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new Error(`${name} expects a number >= 0, got ${value}`);
+  return n;
+}
+
 function positive(name: string, value: string | undefined): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} expects a positive number, got ${value}`);
@@ -64,6 +86,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     database: 'fhir_bench',
     resources: 100_000,
     duration: 10,
+    warmup: 15,
+    latencyLoad: 0.5,
     connections: [1, 32],
     only: [],
     searchScale: 1,
@@ -81,6 +105,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   };
   let explicitResources = false;
   let explicitDuration = false;
+  let explicitWarmup = false;
   let explicitScale = false;
   let quick = false;
   for (let i = 0; i < argv.length; i++) {
@@ -93,6 +118,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       case '--duration':
         options.duration = positive(flag, value());
         explicitDuration = true;
+        break;
+      case '--warmup':
+        options.warmup = nonNegative(flag, value());
+        explicitWarmup = true;
+        break;
+      case '--latency-load':
+        options.latencyLoad = nonNegative(flag, value());
         break;
       case '--resources':
         options.resources = Math.floor(positive(flag, value()));
@@ -152,6 +184,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   if (quick) {
     if (!explicitResources) options.resources = 10_000;
     if (!explicitDuration) options.duration = 3;
+    if (!explicitWarmup) options.warmup = 2;
     if (!explicitScale) options.searchScale = 0.05;
   }
   return options;

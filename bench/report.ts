@@ -4,8 +4,13 @@ import type { Measurement } from './measure';
 export interface Row {
   scenario: string;
   connections: number;
+  /**
+   * Requests per second both sides were offered (a fixed-rate latency run); undefined: closed loop, as fast
+   * as the connections go (a throughput run).
+   */
+  rate?: number;
   target: number;
-  /** ours p95 must stay under this (ms); undefined: no latency target. */
+  /** ours p95 must stay under this (ms) at a fixed rate; undefined: no latency target. */
   p95Target?: number;
   ours: Measurement;
   baseline: Measurement;
@@ -31,24 +36,32 @@ function fixed(n: number, digits: number): string {
 }
 
 export function cells(row: Row): string[] {
-  const ratio = row.ours.requestsPerSecond / row.baseline.requestsPerSecond;
-  // A side that failed requests did not do the same work: its ratio means nothing.
+  // A side that failed requests did not do the same work: its ratio or latency means nothing.
   const failed = row.ours.non2xx + row.ours.errors + row.baseline.non2xx + row.baseline.errors > 0;
-  const verdict = failed ? ' INVALID' : !Number.isFinite(ratio) ? '' : ratio >= row.target ? ' ok' : ' LOW';
-  return [
+  const common = (conns: string, ratio: string, target: string, p95Target: string): string[] => [
     row.scenario,
-    String(row.connections),
+    conns,
     fixed(row.ours.requestsPerSecond, 0),
     fixed(row.baseline.requestsPerSecond, 0),
-    fixed(ratio, 2),
-    `>= ${row.target}${verdict}`,
+    ratio,
+    target,
     fixed(row.ours.p95, 1),
-    row.p95Target === undefined ? '-' : `< ${row.p95Target}${row.ours.p95 < row.p95Target ? ' ok' : ' LOW'}`,
+    p95Target,
     fixed(row.ours.p99, 1),
     fixed(row.baseline.p95, 1),
     `${row.ours.non2xx}/${row.baseline.non2xx}`,
     `${row.ours.errors}/${row.baseline.errors}`,
   ];
+  if (row.rate !== undefined) {
+    // A latency run: both sides were offered the same load, so their req/s are not a throughput ratio.
+    const limit = row.p95Target;
+    const verdict = failed ? ' INVALID' : !Number.isFinite(row.ours.p95) ? '' : limit !== undefined && row.ours.p95 < limit ? ' ok' : ' LOW';
+    return common(`${row.connections}@${row.rate}/s`, '-', '-', limit === undefined ? '-' : `< ${limit}${verdict}`);
+  }
+  const ratio = row.ours.requestsPerSecond / row.baseline.requestsPerSecond;
+  const verdict = failed ? ' INVALID' : !Number.isFinite(ratio) ? '' : ratio >= row.target ? ' ok' : ' LOW';
+  // Saturated, p95 is mostly queueing: the p95 target is judged on the fixed-rate rows only.
+  return common(String(row.connections), fixed(ratio, 2), `>= ${row.target}${verdict}`, '-');
 }
 
 export function table(rows: Row[]): string {

@@ -43,7 +43,10 @@ export interface Scenario {
   name: string;
   /** The lowest acceptable ours/baseline throughput ratio. */
   target: number;
-  /** The highest acceptable p95 latency of ours, in ms (none: not a target). */
+  /**
+   * The highest acceptable p95 latency of ours, in ms (none: not a target), judged at a fixed rate below
+   * saturation (--latency-load); a scenario with one gets that extra run.
+   */
   p95TargetMs?: number;
   needs: DataSet;
   /** A search whose results --verify/--explain compare between the two servers. */
