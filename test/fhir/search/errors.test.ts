@@ -90,6 +90,7 @@ test('the CapabilityStatement lists every parameter with type and documentation,
   const param = (name: string) => role.searchParam.find((p: { name: string }) => p.name === name);
   expect(param('rating')).toMatchObject({ type: 'number', definition: 'http://fhir.healthmed.com.br/SearchParameter/practitionerrole-rating' });
   expect(param('rating').documentation).toBeTruthy();
+  expect(param('price')).toMatchObject({ type: 'quantity', definition: 'http://fhir.healthmed.com.br/SearchParameter/practitionerrole-price' });
   for (const [name, type] of [['specialty', 'token'], ['practitioner', 'reference'], ['_lastUpdated', 'date'], ['_profile', 'uri']]) {
     expect([name, param(name)?.type]).toEqual([name, type]);
   }

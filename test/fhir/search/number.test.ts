@@ -4,7 +4,7 @@
  * `rating` is the project's custom number parameter on PractitionerRole (fhir-profiles/).
  */
 import { startServer, type TestServer } from '../../helpers/server';
-import { create, matchIds, newTag, sorted } from './helpers';
+import { create, matchIds, newTag, search, sorted } from './helpers';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -106,6 +106,25 @@ const bloodPressure = {
     { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 85, system: UCUM, code: 'mm[Hg]' } },
   ],
 };
+
+describe('quantity (custom parameter price)', () => {
+  test('a consultation price (Money in BRL) by prefix, with and without its currency, and as a sort key', async () => {
+    const t = newTag();
+    const PRICE = 'http://fhir.healthmed.com.br/StructureDefinition/consultation-price';
+    const priced = (value: number) => ({ resourceType: 'PractitionerRole', active: true, extension: [{ url: PRICE, valueMoney: { value, currency: 'BRL' } }] });
+    const cheap = await create(s, t, priced(150));
+    const dear = await create(s, t, priced(300));
+    const unpriced = await create(s, t, { resourceType: 'PractitionerRole', active: true });
+    const q = (v: string) => matchIds(s, `PractitionerRole?${t.q}&price=${encodeURIComponent(v)}`);
+    expect(await q('le200')).toEqual(sorted([cheap]));
+    expect(await q('ge200|urn:iso:std:iso:4217|BRL')).toEqual(sorted([dear]));
+    expect(await q('300||BRL')).toEqual(sorted([dear]));
+    expect(await q('le1000|urn:iso:std:iso:4217|USD')).toEqual([]);
+    expect(await matchIds(s, `PractitionerRole?${t.q}&price:missing=true`)).toEqual(sorted([unpriced]));
+    const bySort = await search(s, `PractitionerRole?${t.q}&_sort=-price`);
+    expect(bySort.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([dear.id, cheap.id, unpriced.id]);
+  });
+});
 
 describe('composite', () => {
   test('code-value-quantity: both components on the same Observation', async () => {
