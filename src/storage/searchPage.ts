@@ -8,7 +8,8 @@
  *   e.g. Slot.start), the page is read off that parameter's index rows in index order — an ORDER BY ...
  *   LIMIT that stops after a page even on 200,000 Slots — and conditions on the same parameter test that
  *   row directly. A parameter with several rows per resource (Patient.family) drives a search with no other
- *   condition the same way, reading only each resource's least (greatest, descending) row. Resources without the value sort last; they are
+ *   condition (or with unselective ones) the same way, reading only each resource's least (greatest,
+ *   descending) row. Resources without the value sort last; they are
  *   read by a second statement only when the first runs out.
  * - Filter-driven: in the default order (by id), a search whose only index condition is a string match reads
  *   the page's ids off the string index rows themselves (DISTINCT, ORDER BY id and LIMIT at one level), like
@@ -172,9 +173,10 @@ function requiresValue(conditions: Condition[], key: TableKey): boolean {
 
 /**
  * Index tables whose sort column is never null and in index order: a parameter with several rows per resource
- * in one of them drives a sorted search too, reading each resource at its least (greatest) row (`extremeRow`).
- * Only a search with no other condition: its rows cannot be tested on the driving row, so a selective condition
- * would be probed on every row of the parameter; the generic plan finds its few matches and sorts those.
+ * in one of them drives a sorted search too, reading each resource at its least (greatest) row (`extremeRow`):
+ * a search with no other condition, or one whose conditions match so many resources that a page is met soon
+ * (`sortDriven`, decided by src/storage/search.ts); a selective condition would be probed on every row of the
+ * parameter instead, where the generic plan finds its few matches and sorts those.
  */
 const DRIVING_TABLES = new Set<IndexTable>(['string', 'date', 'number', 'quantity', 'uri']);
 
@@ -195,7 +197,7 @@ export function searchBranches(s: SearchQuery): Branch[] {
   const indexDriven =
     first !== undefined &&
     'table' in first &&
-    (first.single === true || (DRIVING_TABLES.has(first.table) && s.conditions.length === 0)) &&
+    (first.single === true || (DRIVING_TABLES.has(first.table) && (s.conditions.length === 0 || s.sortDriven === true))) &&
     s.resourceType !== undefined &&
     s.afterId === undefined &&
     !readsResourceColumns(s.conditions) &&
