@@ -61,6 +61,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --verify <n>            requests per search compared between the two servers (default 20; 0 = skip)
   --reuse                 keep the bench database of a previous run when it holds the same data
                           (same --resources and --search-scale); its index is as that run's server wrote it
+  --pool-size <n>         database connections of each server, ours and the baseline alike (default 20)
   --batch-size <n>        entries per batch Bundle of the read benchmark's Patients (default 500)
   --load-concurrency <n>  batch Bundles in flight while loading (default 4)
   --port <n>              our server's port (default 18080; the baseline uses port + 1)
@@ -154,6 +155,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       }
       case '--reuse':
         options.reuse = true;
+        break;
+      case '--pool-size':
+        options.poolSize = Math.floor(positive(flag, value()));
         break;
       case '--batch-size':
         options.batchSize = Math.floor(positive(flag, value()));

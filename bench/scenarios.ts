@@ -111,5 +111,10 @@ const basic: Scenario[] = [
   },
 ];
 
-/** Every scenario, in the order they run: the basic read and create, then the searches of issue 3. */
-export const scenarios: Scenario[] = [...basic, ...searchScenarios];
+/**
+ * Every scenario, in the order they run: the reads, the searches of issue 3, and create last. A create run
+ * adds tens of thousands of Patients (and their index rows), whose autovacuum and ANALYZE would otherwise run
+ * during the next scenario's measurement of whichever server goes first, and which would change the search
+ * data set.
+ */
+export const scenarios: Scenario[] = [...basic.filter((s) => s.name !== 'create'), ...searchScenarios, ...basic.filter((s) => s.name === 'create')];

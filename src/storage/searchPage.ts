@@ -11,17 +11,19 @@
  *   condition (or with unselective ones) the same way, reading only each resource's least (greatest,
  *   descending) row. Resources without the value sort last; they are
  *   read by a second statement only when the first runs out.
- * - Filter-driven: in the default order (by id), a search whose only index condition is a string match reads
- *   the page's ids off the string index rows themselves (DISTINCT, ORDER BY id and LIMIT at one level), like
- *   a hand-written query, without probing `resources` for each match: a deleted resource has no index rows
- *   (its delete removes them in the same statement), so every matching row belongs to a live resource.
+ * - Filter-driven: in the default order (by id), a search with one string condition reads the page's ids off
+ *   the string index rows themselves (DISTINCT, ORDER BY id and LIMIT at one level), like a hand-written
+ *   query, without probing `resources` for each match: a deleted resource has no index rows (its delete
+ *   removes them in the same statement), so every matching row belongs to a live resource. So does a search
+ *   with one chain whose targets are read off index rows (`PractitionerRole?location.near=...`), off the
+ *   reference rows that point at those targets.
  *   PostgreSQL then either sorts the matching rows (a rare prefix) or walks the rows in (type, id) order and
  *   stops after a page (a common one).
  * Paging never uses OFFSET: the cursor holds the last row's sort key values and id.
  * https://hl7.org/fhir/R4/search.html#sort — https://hl7.org/fhir/R4/http.html#paging
  */
 import type { Condition, Cursor, SearchQuery, SortKey } from './search';
-import { compileConditions, extremeRow, indexRowsAsResources, SqlBuilder, type IndexTable, type InlineRow } from './searchSql';
+import { chainTargets, compileConditions, extremeRow, hasIndexDriver, indexRowsAsResources, SqlBuilder, type IndexTable, type InlineRow } from './searchSql';
 
 type TableKey = Extract<SortKey, { table: IndexTable }>;
 
@@ -101,23 +103,32 @@ interface PageSpec {
   afterId?: string;
 }
 
-/** The string condition a page in id order can be read off (see the file comment), if any. */
-function stringFilter(s: PageSpec): Extract<Condition, { kind: 'string' }> | undefined {
+type ChainCondition = Extract<Condition, { kind: 'chain' }>;
+
+/**
+ * The condition a page in id order can be read off (see the file comment), if any: the one string condition,
+ * or else the one chain whose targets are themselves read off index rows (`location.near=...`).
+ */
+function pageFilter(s: PageSpec): { table: IndexTable; code: string; chain?: ChainCondition } | undefined {
   if (s.driver || s.sort.length > 0 || s.resourceType === undefined || readsResourceColumns(s.conditions)) return undefined;
   const strings = s.conditions.filter((c): c is Extract<Condition, { kind: 'string' }> => c.kind === 'string');
-  return strings.length === 1 ? strings[0] : undefined;
+  if (strings.length === 1) return { table: 'string', code: strings[0].code };
+  const chains = s.conditions.filter((c): c is ChainCondition => c.kind === 'chain');
+  if (chains.length === 1 && chains[0].targets.every((t) => hasIndexDriver(t.where))) return { table: 'reference', code: chains[0].code, chain: chains[0] };
+  return undefined;
 }
 
 export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
   const b = new SqlBuilder();
   const where: string[] = [];
   let from: string;
-  // the string filter's rows are flattened into this query: DISTINCT, ORDER BY id and LIMIT at one level let
+  // the filter's rows are flattened into this query: DISTINCT, ORDER BY id and LIMIT at one level let
   // PostgreSQL either sort the matching rows or walk (resource_type, resource_id) in order and stop early
-  const filter = stringFilter(s);
-  const rows: InlineRow | undefined = s.driver ?? (filter && { table: 'string', code: filter.code });
+  const filter = pageFilter(s);
+  const rows: InlineRow | undefined = s.driver ?? (filter && { table: filter.table, code: filter.code });
   // conditions on the driving parameter can be tested on its row only when that row is the resource's one value
-  const inline = s.driver && !s.driver.single ? undefined : rows;
+  // (a chain's row is one of the resource's references: its other conditions on the parameter test any of them)
+  const inline = (s.driver && !s.driver.single) || filter?.chain ? undefined : rows;
   if (rows) {
     // the parameter's index rows, shaped like `resources` rows (resource_type, id) for the conditions
     from = `${indexRowsAsResources(rows.table, `x.resource_type = ${b.p(s.resourceType)} AND x.code = ${b.p(rows.code)}`)} r`;
@@ -127,7 +138,8 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
     else if (s.resourceTypes !== undefined) where.push(`r.resource_type = ANY(${b.p(s.resourceTypes, 'text[]')})`);
     where.push('NOT r.deleted');
   }
-  where.push(...compileConditions(b, s.conditions, 'r', inline));
+  where.push(...compileConditions(b, filter?.chain ? s.conditions.filter((c) => c !== filter.chain) : s.conditions, 'r', inline));
+  if (filter?.chain) where.push(chainTargets(b, filter.chain, 'r'));
   if (s.driver && !s.driver.single) {
     const [asc, desc] = SORT_COLUMN[s.driver.table];
     where.push(extremeRow(b, s.driver.table, s.driver.code, s.driver.descending ? desc : asc, s.driver.descending, 'r'));

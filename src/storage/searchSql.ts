@@ -365,6 +365,12 @@ export function haversineSql(b: SqlBuilder, s: string, lat: number, long: number
  */
 function chain(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, r: string): string {
   const s = b.alias('c');
+  return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.resource_id = ${r}.id
+    AND ${s}.code = ${b.p(c.code)} AND ${chainTargets(b, c, s)})`;
+}
+
+/** The reference row aliased s points at a target of the chain (its code is the caller's to test). */
+export function chainTargets(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, s: string): string {
   const alternatives = c.targets.map((target) => {
     const t = b.alias('t');
     const types = target.types.length === 1 ? `= ${b.p(target.types[0])}` : `= ANY(${b.p(target.types, 'text[]')})`;
@@ -380,9 +386,19 @@ function chain(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, r: strin
     const where = [`${t}.resource_type ${types}`, `NOT ${t}.deleted`, ...compileConditions(b, target.where, t)];
     return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id FROM resources ${t} WHERE ${where.join(' AND ')})`;
   });
-  return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.resource_id = ${r}.id
-    AND ${s}.code = ${b.p(c.code)} AND ${or(alternatives)})`;
+  return or(alternatives);
 }
+
+/**
+ * Whether `indexDriver` finds a condition among these to read the resources meeting them off its index rows: a
+ * chain with such targets points at few, known rows (`location.near=...`, `subject.identifier=...`).
+ */
+export function hasIndexDriver(conditions: Condition[]): boolean {
+  if (conditions.some((c) => c.kind === 'lastUpdated' || c.kind === 'or' || c.kind === 'and')) return false;
+  return conditions.some((c) => c.kind === 'near' || (DRIVER_KINDS.has(c.kind) && !('not' in c && c.not)));
+}
+
+const DRIVER_KINDS = new Set<Condition['kind']>(['token', 'string', 'date', 'number', 'uri', 'refValue']);
 
 /**
  * A composite value: a row of each component's table, all from the same element of the same resource
