@@ -66,6 +66,18 @@ const ONE_ROW_PER_VALUE = new Set<IndexTable>(['date', 'number', 'quantity', 'ur
  * min 1, which validation enforces). Such parameters can drive a sorted search and merge repeated conditions.
  */
 export function cardinality(resourceType: string, sp: SearchParameter): { single: boolean; required: boolean } {
+  // medplum derives the details from the element definitions on every call (about 0.1 ms): once per definition
+  let ofParameter = cardinalities.get(sp);
+  if (!ofParameter) cardinalities.set(sp, (ofParameter = new Map()));
+  let known = ofParameter.get(resourceType);
+  if (!known) ofParameter.set(resourceType, (known = computeCardinality(resourceType, sp)));
+  return known;
+}
+
+/** Per SearchParameter object: reloaded definitions are new objects, so they are computed anew. */
+const cardinalities = new WeakMap<SearchParameter, Map<string, { single: boolean; required: boolean }>>();
+
+function computeCardinality(resourceType: string, sp: SearchParameter): { single: boolean; required: boolean } {
   const table = indexTable(sp);
   if (!table || !ONE_ROW_PER_VALUE.has(table)) return { single: false, required: false };
   let details;
