@@ -159,13 +159,16 @@ export async function countResources(q: Queryable, s: CountQuery): Promise<numbe
   return Number(r.rows[0].n);
 }
 
-/** The planner's estimate of the resources a count query counts (no scan). */
+/**
+ * The planner's estimate of the resources meeting the conditions (no scan): the row estimate of the top node of
+ * the plain SELECT, a Gather's included (under count(*), a parallel plan's nodes estimate one worker's rows).
+ */
 async function plannedRows(q: Queryable, s: CountQuery): Promise<number> {
-  const { sql, params } = compileCount(s);
-  const r = await q.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
+  const b = new SqlBuilder();
+  const r = await q.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resources r WHERE ${baseWhere(b, s).join(' AND ')}`, b.params);
   const raw = r.rows[0]['QUERY PLAN'];
-  const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: { Plans?: { 'Plan Rows': number }[] } }[];
-  return Math.round(plan[0].Plan.Plans?.[0]?.['Plan Rows'] ?? 0);
+  const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: { 'Plan Rows': number } }[];
+  return Math.round(plan[0].Plan['Plan Rows'] ?? 0);
 }
 
 /** The planner's row estimate for `_total=estimate` (no scan); small estimates are counted exactly. */
