@@ -6,7 +6,7 @@
  */
 import type { Queryable } from './database';
 import { toVersion, type Row, type StoredVersion } from './repository';
-import { compilePage, searchBranches } from './searchPage';
+import { compilePage, DRIVING_TABLES, searchBranches } from './searchPage';
 import { compileConditions, SqlBuilder, type IndexTable } from './searchSql';
 
 export type { IndexTable } from './searchSql';
@@ -186,7 +186,8 @@ export async function estimateResources(q: Queryable, s: CountQuery, exactBelow 
  */
 function multiValuedSortWithConditions(s: SearchQuery): boolean {
   const first = s.sort?.[0];
-  return first !== undefined && 'table' in first && !first.single && s.conditions.length > 0 && s.resourceType !== undefined && s.afterId === undefined;
+  if (first === undefined || !('table' in first) || first.single || !DRIVING_TABLES.has(first.table)) return false;
+  return s.conditions.length > 0 && s.resourceType !== undefined && s.afterId === undefined;
 }
 
 async function sortDrivenPays(q: Queryable, s: SearchQuery): Promise<boolean> {

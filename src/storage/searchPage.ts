@@ -190,7 +190,7 @@ function requiresValue(conditions: Condition[], key: TableKey): boolean {
  * (`sortDriven`, decided by src/storage/search.ts); a selective condition would be probed on every row of the
  * parameter instead, where the generic plan finds its few matches and sorts those.
  */
-const DRIVING_TABLES = new Set<IndexTable>(['string', 'date', 'number', 'quantity', 'uri']);
+export const DRIVING_TABLES: ReadonlySet<IndexTable> = new Set<IndexTable>(['string', 'date', 'number', 'quantity', 'uri']);
 
 export interface Branch {
   spec: (limit: number) => PageSpec;
