@@ -9,8 +9,8 @@
  *   LIMIT that stops after a page even on 200,000 Slots — and conditions on the same parameter test that
  *   row directly. A parameter with several rows per resource (Patient.family) drives a search with no other
  *   condition (or with unselective ones) the same way, reading only each resource's least (greatest,
- *   descending) row. Resources without the value sort last; they are
- *   read by a second statement only when the first runs out.
+ *   descending) row. Resources without the value sort last; they are read by a second statement only
+ *   when the first runs out.
  * - Filter-driven: in the default order (by id), a search with one string condition reads the page's ids off
  *   the string index rows themselves (DISTINCT, ORDER BY id and LIMIT at one level), like a hand-written
  *   query, without probing `resources` for each match: a deleted resource has no index rows (its delete
@@ -125,10 +125,11 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
   // the filter's rows are flattened into this query: DISTINCT, ORDER BY id and LIMIT at one level let
   // PostgreSQL either sort the matching rows or walk (resource_type, resource_id) in order and stop early
   const filter = pageFilter(s);
+  const multiValued = s.driver && !s.driver.single ? s.driver : undefined;
   const rows: InlineRow | undefined = s.driver ?? (filter && { table: filter.table, code: filter.code });
   // conditions on the driving parameter can be tested on its row only when that row is the resource's one value
   // (a chain's row is one of the resource's references: its other conditions on the parameter test any of them)
-  const inline = (s.driver && !s.driver.single) || filter?.chain ? undefined : rows;
+  const inline = multiValued || filter?.chain ? undefined : rows;
   if (rows) {
     // the parameter's index rows, shaped like `resources` rows (resource_type, id) for the conditions
     from = `${indexRowsAsResources(rows.table, `x.resource_type = ${b.p(s.resourceType)} AND x.code = ${b.p(rows.code)}`)} r`;
@@ -140,9 +141,9 @@ export function compilePage(s: PageSpec): { sql: string; params: unknown[] } {
   }
   where.push(...compileConditions(b, filter?.chain ? s.conditions.filter((c) => c !== filter.chain) : s.conditions, 'r', inline));
   if (filter?.chain) where.push(chainTargets(b, filter.chain, 'r'));
-  if (s.driver && !s.driver.single) {
-    const [asc, desc] = SORT_COLUMN[s.driver.table];
-    where.push(extremeRow(b, s.driver.table, s.driver.code, s.driver.descending ? desc : asc, s.driver.descending, 'r'));
+  if (multiValued) {
+    const [asc, desc] = SORT_COLUMN[multiValued.table];
+    where.push(extremeRow(b, multiValued.table, multiValued.code, multiValued.descending ? desc : asc, multiValued.descending, 'r'));
   }
   const keys = s.sort.map((k, i) => sortExpr(b, k, i === 0 && !!s.driver));
   if (s.cursor) where.push(keysetWhere(b, keys, s.cursor, s.backward));

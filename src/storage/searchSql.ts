@@ -394,11 +394,8 @@ export function chainTargets(b: SqlBuilder, c: Extract<Condition, { kind: 'chain
  * chain with such targets points at few, known rows (`location.near=...`, `subject.identifier=...`).
  */
 export function hasIndexDriver(conditions: Condition[]): boolean {
-  if (conditions.some((c) => c.kind === 'lastUpdated' || c.kind === 'or' || c.kind === 'and')) return false;
-  return conditions.some((c) => c.kind === 'near' || (DRIVER_KINDS.has(c.kind) && !('not' in c && c.not)));
+  return indexDriver(new SqlBuilder(), conditions, 't') !== undefined;
 }
-
-const DRIVER_KINDS = new Set<Condition['kind']>(['token', 'string', 'date', 'number', 'uri', 'refValue']);
 
 /**
  * A composite value: a row of each component's table, all from the same element of the same resource
