@@ -12,10 +12,10 @@ import Router from '@koa/router';
 import { Pool } from 'pg';
 import { BadQuery, BASELINE_QUERIES } from './search/queries';
 
-const pool = new Pool({
-  connectionString: process.env.DATABASE_URL,
-  max: Number(process.env.DB_POOL_SIZE || 20),
-});
+// The same fixed-size pool as ours (connections stay open once made), so neither side's latency rows pay for
+// backends started after the other side's measurement left its pool idle.
+const poolSize = Number(process.env.DB_POOL_SIZE || 20);
+const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: poolSize, min: poolSize });
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
