@@ -5,13 +5,13 @@
  * assigns, conditional creates and updates are resolved first, and two entries for one resource are refused.
  * A batch runs each entry on its own and reports each entry's outcome.
  */
-import { randomUUID } from 'node:crypto';
 import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { walkReferences } from '../../storage/indexer';
 import { lockCriteria } from '../../storage/repository';
 import type { FhirContext, FhirRequest, FhirResponse } from '../context';
 import { isKnownResourceType } from '../definitions';
 import { badRequest, OperationOutcomeError, preconditionFailed, serverError } from '../outcomes';
+import { newResourceId } from '../resources';
 import { logger } from '../../logger';
 import { create } from './create';
 import { matchCriteria, runDeferredChecks } from './write';
@@ -195,14 +195,14 @@ async function resolveTargets(ctx: FhirContext, entries: Entry[]): Promise<Map<s
           if (matches.length === 1) {
             target = `${type}/${matches[0].id}`;
           } else {
-            entry.assignedId = randomUUID();
+            entry.assignedId = newResourceId();
             target = `${type}/${entry.assignedId}`;
           }
           byCriteria.set(key, target);
           if (entry.assignedId) countWrite(written, target, where);
         }
       } else {
-        entry.assignedId = randomUUID();
+        entry.assignedId = newResourceId();
         target = `${type}/${entry.assignedId}`;
       }
     } else if (entry.method === 'PUT' && !id && entry.query) {
@@ -210,7 +210,7 @@ async function resolveTargets(ctx: FhirContext, entries: Entry[]): Promise<Map<s
       await lockCriteria(q, key);
       const matches = await matchCriteria(ctx, q, type, entry.query);
       if (matches.length > 1) throw preconditionFailed(`${where}: ${key} matches more than one ${type}`, 'multiple-matches');
-      const resolvedId = matches[0]?.id ?? entry.resource?.id ?? randomUUID();
+      const resolvedId = matches[0]?.id ?? entry.resource?.id ?? newResourceId();
       target = `${type}/${resolvedId}`;
       entry.path = target;
       entry.query = '';

@@ -2,13 +2,12 @@
  * create: POST [type], conditional create with If-None-Exist.
  * https://hl7.org/fhir/R4/http.html#create — https://hl7.org/fhir/R4/http.html#ccreate
  */
-import { randomUUID } from 'node:crypto';
 import { assertAllowed } from '../../access/context';
 import { lockCriteria } from '../../storage/repository';
 import type { Queryable } from '../../storage/database';
 import { inTransaction, reader, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { preconditionFailed } from '../outcomes';
-import { assertBodyResource, assertResourceType, writeResponse } from '../resources';
+import { assertBodyResource, assertResourceType, newResourceId, writeResponse } from '../resources';
 import { matchCriteria, resolveConditionalReferences, storeVersion, validateForWrite } from './write';
 
 /** `assignedId`: the id a transaction Bundle reserved for this entry (so urn:uuid references resolve to it). */
@@ -20,7 +19,7 @@ export async function create(ctx: FhirContext, req: FhirRequest, type: string, a
   const insert = async (q: Queryable): Promise<FhirResponse> => {
     await resolveConditionalReferences(ctx, q, resource);
     // A client-supplied id on POST is ignored: the server assigns ids (https://hl7.org/fhir/R4/http.html#create).
-    const v = await storeVersion(ctx, q, { resourceType: type, id: assignedId ?? randomUUID(), versionId: 1, method: 'POST', resource });
+    const v = await storeVersion(ctx, q, { resourceType: type, id: assignedId ?? newResourceId(), versionId: 1, method: 'POST', resource });
     return writeResponse(201, v, ctx.settings.fhirBaseUrl, req.prefer, `Created ${type}/${v.id}`);
   };
   // A plain create is one atomic statement; only a conditional create needs a transaction (for its lock).

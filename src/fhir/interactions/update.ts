@@ -2,14 +2,13 @@
  * update: PUT [type]/[id] (create-on-update with a client id allowed), If-Match, and conditional update
  * PUT [type]?criteria. https://hl7.org/fhir/R4/http.html#update — https://hl7.org/fhir/R4/http.html#cond-update
  */
-import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import { assertAllowed } from '../../access/context';
 import type { Queryable } from '../../storage/database';
 import { lockCriteria, readCurrent, type StoredVersion } from '../../storage/repository';
 import { inTransaction, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { badRequest, preconditionFailed } from '../outcomes';
-import { assertBodyResource, assertId, assertResourceType, parseETag, writeResponse } from '../resources';
+import { assertBodyResource, assertId, assertResourceType, newResourceId, parseETag, writeResponse } from '../resources';
 import { matchCriteria, resolveConditionalReferences, storeVersion, validateForWrite } from './write';
 
 export async function update(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
@@ -45,7 +44,7 @@ export async function conditionalUpdate(ctx: FhirContext, req: FhirRequest, type
       const current = await readCurrent(q, type, id, { forUpdate: true });
       return writeOver(ctx, q, req, type, id, resource, current, 'PUT');
     }
-    const id = resource.id ?? randomUUID();
+    const id = resource.id ?? newResourceId();
     assertId(id);
     const current = await readCurrent(q, type, id, { forUpdate: true });
     return writeOver(ctx, q, req, type, id, resource, current, 'PUT');
