@@ -10,7 +10,10 @@ export interface Row {
    */
   rate?: number;
   target: number;
-  /** ours p95 must stay under this (ms) at a fixed rate; undefined: no latency target. */
+  /**
+   * ours p95 must stay under this (ms) in this row; undefined: not judged here. Set on the row of the fewest
+   * connections: the latency of a request that is not queued behind others.
+   */
   p95Target?: number;
   ours: Measurement;
   baseline: Measurement;
@@ -52,16 +55,16 @@ export function cells(row: Row): string[] {
     `${row.ours.non2xx}/${row.baseline.non2xx}`,
     `${row.ours.errors}/${row.baseline.errors}`,
   ];
+  const limit = row.p95Target;
+  const p95Verdict = failed ? ' INVALID' : !Number.isFinite(row.ours.p95) ? '' : limit !== undefined && row.ours.p95 < limit ? ' ok' : ' LOW';
+  const p95Cell = limit === undefined ? '-' : `< ${limit}${p95Verdict}`;
   if (row.rate !== undefined) {
     // A latency run: both sides were offered the same load, so their req/s are not a throughput ratio.
-    const limit = row.p95Target;
-    const verdict = failed ? ' INVALID' : !Number.isFinite(row.ours.p95) ? '' : limit !== undefined && row.ours.p95 < limit ? ' ok' : ' LOW';
-    return common(`${row.connections}@${row.rate}/s`, '-', '-', limit === undefined ? '-' : `< ${limit}${verdict}`);
+    return common(`${row.connections}@${row.rate}/s`, '-', '-', p95Cell);
   }
   const ratio = row.ours.requestsPerSecond / row.baseline.requestsPerSecond;
   const verdict = failed ? ' INVALID' : !Number.isFinite(ratio) ? '' : ratio >= row.target ? ' ok' : ' LOW';
-  // Saturated, p95 is mostly queueing: the p95 target is judged on the fixed-rate rows only.
-  return common(String(row.connections), fixed(ratio, 2), `>= ${row.target}${verdict}`, '-');
+  return common(String(row.connections), fixed(ratio, 2), `>= ${row.target}${verdict}`, p95Cell);
 }
 
 export function table(rows: Row[]): string {
