@@ -56,8 +56,7 @@ export function cells(row: Row): string[] {
     `${row.ours.errors}/${row.baseline.errors}`,
   ];
   const limit = row.p95Target;
-  const p95Verdict = failed ? ' INVALID' : !Number.isFinite(row.ours.p95) ? '' : limit !== undefined && row.ours.p95 < limit ? ' ok' : ' LOW';
-  const p95Cell = limit === undefined ? '-' : `< ${limit}${p95Verdict}`;
+  const p95Cell = limit === undefined ? '-' : `< ${limit}${failed ? ' INVALID' : !Number.isFinite(row.ours.p95) ? '' : row.ours.p95 < limit ? ' ok' : ' LOW'}`;
   if (row.rate !== undefined) {
     // A latency run: both sides were offered the same load, so their req/s are not a throughput ratio.
     return common(`${row.connections}@${row.rate}/s`, '-', '-', p95Cell);
