@@ -15,6 +15,7 @@ import { outcomeErrors } from './http/errors';
 import { fhirHandler } from './http/fhir';
 import { probes } from './http/probes';
 import type { Database } from './storage/database';
+import { InsertBatcher } from './storage/insertBatcher';
 import { isMigrated } from './storage/migrate';
 import { join } from 'node:path';
 import { projectRoot } from './config';
@@ -31,18 +32,25 @@ export function createApp(deps: AppDeps): Koa {
   loadDefinitions();
   const { config, db, validator } = deps;
   registerSearchParameters(validator.conformanceResources);
+  const migrationsDir = join(projectRoot(), 'migrations');
+  let migrated = false;
+  const probe = probes(db, async () => (migrated ||= await isMigrated(db, migrationsDir)));
+  const fhirBaseUrl = `${config.baseUrl}/fhir`;
   const services: FhirServices = {
     db,
+    // PGlite has one connection: one writer, and every create that waits for it goes in the next statement
+    inserts: new InsertBatcher(db, fhirBaseUrl, {
+      writers: db.kind === 'pglite' ? 1 : Math.min(config.createWriters, config.dbPoolSize),
+      maxBatch: config.createBatchMax,
+      onBatch: probe.createBatch,
+    }),
     validator,
     settings: {
-      fhirBaseUrl: `${config.baseUrl}/fhir`,
+      fhirBaseUrl,
       enforceReferentialIntegrityOnWrite: config.enforceReferentialIntegrityOnWrite,
       enforceReferentialIntegrityOnDelete: config.enforceReferentialIntegrityOnDelete,
     },
   };
-  const migrationsDir = join(projectRoot(), 'migrations');
-  let migrated = false;
-  const probe = probes(db, async () => (migrated ||= await isMigrated(db, migrationsDir)));
   const auth = createAuth({ config, db, fhir: services, mailer: deps.mailer });
   const fhir = fhirHandler(services, config.maxJsonBytes, async (header) =>
     accessForGrant(db, await auth.authenticate(header), services.settings.fhirBaseUrl),

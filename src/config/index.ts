@@ -18,6 +18,10 @@ export interface Config {
   databaseUrl?: string;
   dataDir: string;
   dbPoolSize: number;
+  /** Connections that plain creates may occupy at once; creates waiting for one are written together. */
+  createWriters: number;
+  /** The most creates written together in one statement. */
+  createBatchMax: number;
   maxJsonBytes: number;
   profilesDir: string;
   /** HAPI's default: refuse deleting a resource that others still reference. */
@@ -68,13 +72,16 @@ function bool(value: string | undefined, fallback: boolean): boolean {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = int(env.PORT, 8080, 'PORT');
+  const dbPoolSize = int(env.DB_POOL_SIZE, 20, 'DB_POOL_SIZE');
   const baseUrl = (env.BASE_URL || `http://localhost:${port}`).replace(/\/+$/, '');
   return {
     port,
     baseUrl,
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: resolve(env.DATA_DIR || './data'),
-    dbPoolSize: int(env.DB_POOL_SIZE, 20, 'DB_POOL_SIZE'),
+    dbPoolSize,
+    createWriters: Math.max(1, int(env.CREATE_WRITERS, 2, 'CREATE_WRITERS')),
+    createBatchMax: Math.max(1, int(env.CREATE_BATCH_MAX, 64, 'CREATE_BATCH_MAX')),
     maxJsonBytes: Math.floor(int(env.MAX_JSON_MB, 16, 'MAX_JSON_MB') * 1024 * 1024),
     profilesDir: resolve(env.FHIR_PROFILES_DIR || join(projectRoot(), 'fhir-profiles')),
     enforceReferentialIntegrityOnDelete: bool(env.ENFORCE_REFERENTIAL_INTEGRITY_ON_DELETE, true),

@@ -5,6 +5,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context';
 import type { Database, Queryable } from '../storage/database';
+import type { InsertBatcher } from '../storage/insertBatcher';
 import type { FhirValidator } from './validation';
 
 export interface FhirSettings {
@@ -16,6 +17,8 @@ export interface FhirSettings {
 
 export interface FhirServices {
   db: Database;
+  /** Writes the creates that run outside any transaction, grouping those that wait (group commit). */
+  inserts: InsertBatcher;
   validator: FhirValidator;
   settings: FhirSettings;
 }

@@ -10,6 +10,8 @@ export interface Probes {
   router: Router;
   /** Times every request by method, coarse route (resource type, never ids) and status. */
   timing: Middleware;
+  /** Records how many creates each grouped insert statement wrote (src/storage/insertBatcher.ts). */
+  createBatch(size: number): void;
 }
 
 export function probes(db: Database, isReady: () => Promise<boolean>): Probes {
@@ -20,6 +22,12 @@ export function probes(db: Database, isReady: () => Promise<boolean>): Probes {
     help: 'HTTP request duration by method, route and status',
     labelNames: ['method', 'route', 'status'],
     buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const createBatch = new Histogram({
+    name: 'fhir_create_batch_size',
+    help: 'Creates written together in one insert statement (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [registry],
   });
   const router = new Router();
@@ -43,5 +51,5 @@ export function probes(db: Database, isReady: () => Promise<boolean>): Probes {
       end({ method: ctx.method, route: String(ctx.state.route ?? 'other'), status: String(ctx.status) });
     }
   };
-  return { router, timing };
+  return { router, timing, createBatch: (size) => createBatch.observe(size) };
 }

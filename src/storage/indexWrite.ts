@@ -4,7 +4,7 @@
  * column arrays and expanded with unnest (one round trip whatever the number of rows).
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { emptyIndexRows, indexRows, referenceRows, type IndexRows, type ReferenceRow, type ValueRows } from './indexer';
+import { indexRows, referenceRows, type IndexRows, type ReferenceRow, type ValueRows } from './indexer';
 
 interface TableSpec {
   table: string;
@@ -87,7 +87,7 @@ const TABLES: TableSpec[] = [
 export const INDEX_TABLES = [...new Set(TABLES.map((t) => t.table))];
 
 export interface IndexSql {
-  /** CTEs to append after `WITH cur AS (...)`; they act only when `cur` returned a row. */
+  /** CTEs to append after `WITH cur AS (...)`; they act only on the resources `cur` returned. */
   ctes: string;
   params: unknown[];
   /** Identifies the shape of `ctes` (which tables get rows), for caching the statement built around it. */
@@ -97,44 +97,82 @@ export interface IndexSql {
 /** CTE text per shape: the same few shapes recur for every resource of a type. */
 const cteCache = new Map<string, string>();
 
-/**
- * CTEs that (optionally) delete the old index rows and insert the new ones of one resource.
- * `$1`/`$2` must be the resource type and id; parameters are numbered from `firstParam`.
- */
-export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number, clearOld: boolean): IndexSql {
-  const rows = resource ? indexRows(resource, fhirBaseUrl) : emptyIndexRows();
-  const refs = resource ? referenceRows(resource, fhirBaseUrl) : [];
+/** Each table's column arrays for the rows of the given resources, and which tables got any row. */
+function tableValues(resources: Resource[], fhirBaseUrl: string, withOwner: boolean): { params: unknown[]; filled: number[] } {
+  const perResource = resources.map((resource) => ({ resource, rows: indexRows(resource, fhirBaseUrl), refs: referenceRows(resource, fhirBaseUrl) }));
   const params: unknown[] = [];
   const filled: number[] = [];
   TABLES.forEach((t, i) => {
-    const values = t.values(rows, refs);
-    if (values[0].length === 0) return;
+    const owners: string[][] = [[], []];
+    let columns: unknown[][] | undefined;
+    for (const { resource, rows, refs } of perResource) {
+      const values = t.values(rows, refs);
+      const n = values[0].length;
+      if (n === 0) continue;
+      columns = columns ? columns.map((c, k) => c.concat(values[k])) : values;
+      for (let k = 0; k < n; k++) {
+        owners[0].push(resource.resourceType);
+        owners[1].push(resource.id as string);
+      }
+    }
+    if (!columns) return;
     filled.push(i);
-    params.push(...values);
+    params.push(...(withOwner ? owners : []), ...columns);
   });
-  const shape = `${firstParam}:${clearOld ? 1 : 0}:${filled.join(',')}`;
+  return { params, filled };
+}
+
+/**
+ * CTEs that delete the old index rows of one resource and insert its new ones (a new version or a
+ * reindex). `$1`/`$2` must be the resource type and id; parameters are numbered from `firstParam`.
+ */
+export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number): IndexSql {
+  const { params, filled } = resource ? tableValues([resource], fhirBaseUrl, false) : { params: [], filled: [] };
+  const shape = `replace:${firstParam}:${filled.join(',')}`;
   let ctes = cteCache.get(shape);
   if (ctes === undefined) {
-    ctes = buildCtes(firstParam, clearOld, filled);
+    ctes = buildCtes(firstParam, filled, 'replace');
     cteCache.set(shape, ctes);
   }
   return { ctes, params, shape };
 }
 
-function buildCtes(firstParam: number, clearOld: boolean, filled: number[]): string {
+/**
+ * CTEs that insert the index rows of new resources (first versions, possibly several in one statement):
+ * each row carries its resource's type and id, and is written only if `cur` (which must return
+ * `resource_type, id`) inserted that resource. Parameters are numbered from `firstParam`.
+ */
+export function insertIndexCtes(resources: Resource[], fhirBaseUrl: string, firstParam: number): IndexSql {
+  const { params, filled } = tableValues(resources, fhirBaseUrl, true);
+  const shape = `insert:${firstParam}:${filled.join(',')}`;
+  let ctes = cteCache.get(shape);
+  if (ctes === undefined) {
+    ctes = buildCtes(firstParam, filled, 'insert');
+    cteCache.set(shape, ctes);
+  }
+  return { ctes, params, shape };
+}
+
+function buildCtes(firstParam: number, filled: number[], mode: 'replace' | 'insert'): string {
   const parts: string[] = [];
   let next = firstParam;
   TABLES.forEach((t, i) => {
-    if (clearOld && TABLES.findIndex((x) => x.table === t.table) === i) {
+    if (mode === 'replace' && TABLES.findIndex((x) => x.table === t.table) === i) {
       // Data-modifying CTEs share one snapshot: this delete never sees the rows inserted below.
       parts.push(`del_${i} AS (DELETE FROM ${t.table} WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`);
     }
     if (!filled.includes(i)) return;
-    const args = t.columns.map(([, type]) => `$${next++}::${type}[]`);
-    const names = t.columns.map(([name]) => name);
+    const columns: [string, string][] = mode === 'insert' ? [['resource_type', 'text'], ['resource_id', 'text'], ...t.columns] : t.columns;
+    const args = columns.map(([, type]) => `$${next++}::${type}[]`);
+    const names = columns.map(([name]) => name);
+    const values = t.columns.map(([n]) => `u.${n}`).join(', ');
+    const source = `unnest(${args.join(', ')}) AS u(${names.join(', ')})`;
     parts.push(
-      `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${names.join(', ')})
-        SELECT $1, $2, ${names.map((n) => `u.${n}`).join(', ')} FROM cur, unnest(${args.join(', ')}) AS u(${names.join(', ')}))`,
+      mode === 'insert'
+        ? `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${t.columns.map(([n]) => n).join(', ')})
+        SELECT u.resource_type, u.resource_id, ${values} FROM ${source} JOIN cur ON cur.resource_type = u.resource_type AND cur.id = u.resource_id)`
+        : `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${names.join(', ')})
+        SELECT $1, $2, ${values} FROM cur, ${source})`,
     );
   });
   return parts.length ? ', ' + parts.join('\n, ') : '';

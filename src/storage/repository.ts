@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from './database';
 import type { ReferenceRow } from './indexer';
-import { indexCtes, type IndexSql } from './indexWrite';
+import { indexCtes, insertIndexCtes } from './indexWrite';
 
 export interface StoredVersion {
   resourceType: string;
@@ -96,9 +96,14 @@ export interface NewVersion {
  * Returns false when nothing was written: a concurrent writer created the id or moved the version first.
  */
 export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: string): Promise<boolean> {
-  const first = v.versionId === 1;
-  const index = indexCtes(v.resource, fhirBaseUrl, 8, !first);
-  const statement = writeStatement(first, index);
+  if (v.versionId === 1) return (await insertVersions(q, [v], fhirBaseUrl))[0];
+  const index = indexCtes(v.resource, fhirBaseUrl, 8);
+  const statement = cachedStatement(`update/${index.shape}`, () => `WITH cur AS (
+       UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
+       WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id, content)
+     , hist AS (INSERT INTO resource_history (${COLUMNS}, method) SELECT $1, $2, $3, $4, $5, cur.content, $7 FROM cur)
+     ${index.ctes}
+     SELECT count(*)::int AS n FROM cur`);
   const r = await q.query<{ n: number }>(
     statement.sql,
     [v.resourceType, v.id, v.versionId, v.lastUpdated, v.resource === undefined, v.resource ?? null, v.method, ...index.params],
@@ -107,25 +112,53 @@ export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: str
   return Number(r.rows[0]?.n) === 1;
 }
 
-/** Write statements per shape (first version or not, which index tables get rows), built and named once. */
-const writeStatements = new Map<string, { sql: string; name: string }>();
-
-function writeStatement(first: boolean, index: IndexSql): { sql: string; name: string } {
-  const key = `${first ? 1 : 0}/${index.shape}`;
-  let statement = writeStatements.get(key);
-  if (!statement) {
-    const current = first
-      ? `INSERT INTO resources (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-       ON CONFLICT (resource_type, id) DO NOTHING RETURNING id, content`
-      : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
-       WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id, content`;
-    // the history row takes the content back from `cur`: the JSON is parsed once
-    const sql = `WITH cur AS (${current})
-     , hist AS (INSERT INTO resource_history (${COLUMNS}, method) SELECT $1, $2, $3, $4, $5, cur.content, $7 FROM cur)
+/**
+ * Inserts first versions (each with a resource) in one SQL statement: current rows, history rows and index
+ * rows, for one resource or for several written together (src/storage/insertBatcher.ts). An id that already
+ * exists is skipped, with its history and index rows. Returns, per version, whether it was written.
+ */
+export async function insertVersions(q: Queryable, versions: NewVersion[], fhirBaseUrl: string): Promise<boolean[]> {
+  const resources = versions.map((v) => {
+    if (v.versionId !== 1 || !v.resource) throw new Error(`insertVersions writes first versions of resources, not ${v.resourceType}/${v.id}/_history/${v.versionId}`);
+    return v.resource;
+  });
+  const index = insertIndexCtes(resources, fhirBaseUrl, 6);
+  // the history row takes the content back from `cur`: the JSON is parsed once
+  const statement = cachedStatement(`insert/${index.shape}`, () => `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) AS i(resource_type, id, last_updated, content, method))
+     , cur AS (
+       INSERT INTO resources (${COLUMNS}) SELECT resource_type, id, 1, last_updated, false, content::jsonb FROM input
+       ON CONFLICT (resource_type, id) DO NOTHING RETURNING resource_type, id, last_updated, content)
+     , hist AS (
+       INSERT INTO resource_history (${COLUMNS}, method)
+       SELECT cur.resource_type, cur.id, 1, cur.last_updated, false, cur.content, input.method FROM cur JOIN input USING (resource_type, id))
      ${index.ctes}
-     SELECT count(*)::int AS n FROM cur`;
+     SELECT resource_type, id FROM cur`);
+  const r = await q.query<{ resource_type: string; id: string }>(
+    statement.sql,
+    [
+      versions.map((v) => v.resourceType),
+      versions.map((v) => v.id),
+      versions.map((v) => v.lastUpdated),
+      resources.map((resource) => JSON.stringify(resource)),
+      versions.map((v) => v.method),
+      ...index.params,
+    ],
+    statement.name,
+  );
+  const written = new Set(r.rows.map((row) => `${row.resource_type}/${row.id}`));
+  return versions.map((v) => written.has(`${v.resourceType}/${v.id}`));
+}
+
+/** Write statements per shape (insert or update, which index tables get rows), built and named once. */
+const statements = new Map<string, { sql: string; name: string }>();
+
+function cachedStatement(key: string, build: () => string): { sql: string; name: string } {
+  let statement = statements.get(key);
+  if (!statement) {
+    const sql = build();
     statement = { sql, name: statementName('write', sql) };
-    writeStatements.set(key, statement);
+    statements.set(key, statement);
   }
   return statement;
 }
@@ -134,7 +167,7 @@ function writeStatement(first: boolean, index: IndexSql): { sql: string; name: s
 export async function reindex(q: Queryable, resources: Resource[], fhirBaseUrl: string): Promise<number> {
   let n = 0;
   for (const resource of resources) {
-    const index = indexCtes(resource, fhirBaseUrl, 3, true);
+    const index = indexCtes(resource, fhirBaseUrl, 3);
     const r = await q.query<{ n: number }>(
       `WITH cur AS (SELECT id FROM resources WHERE resource_type = $1 AND id = $2 AND NOT deleted)
        ${index.ctes}

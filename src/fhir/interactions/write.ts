@@ -120,7 +120,12 @@ export async function storeVersion(
   } else {
     await checkNotReferenced(ctx, q, v.resourceType, v.id);
   }
-  const written = await writeVersion(q, { ...v, lastUpdated, resource }, ctx.settings.fhirBaseUrl);
+  const version = { ...v, lastUpdated, resource };
+  // A create outside any transaction is a statement of its own, which may share its commit with other creates.
+  const written =
+    q === ctx.db && version.versionId === 1 && resource
+      ? await ctx.inserts.insert(version)
+      : await writeVersion(q, version, ctx.settings.fhirBaseUrl);
   if (!written) throw conflict(`${key} was changed concurrently; retry`, 'conflict');
   return { resourceType: v.resourceType, id: v.id, versionId: v.versionId, lastUpdated, deleted: !resource, resource };
 }
