@@ -16,7 +16,7 @@ import {
 } from '@medplum/core';
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
 import { compileExpression, type Program } from './indexPaths';
-import { dateRange, normalizeString, numberRange } from './values';
+import { dateRange, indexKey, indexPrefix, normalizeString, numberRange } from './values';
 
 export interface TokenRow {
   code: string;
@@ -251,7 +251,7 @@ function addValue(rows: IndexRows, param: Pick<CompiledParam, 'code' | 'type'>, 
       rows.token.push(...tokens(code, tv));
       return;
     case 'string':
-      for (const s of strings(tv)) rows.string.push({ code, value: normalizeString(s), exact: s });
+      for (const s of strings(tv)) rows.string.push({ code, value: indexPrefix(normalizeString(s)), exact: s });
       return;
     case 'date': {
       const range = dates(tv);
@@ -279,7 +279,7 @@ function addValue(rows: IndexRows, param: Pick<CompiledParam, 'code' | 'type'>, 
       rows.reference.push(...references(code, tv, fhirBaseUrl));
       return;
     case 'uri':
-      if (typeof v === 'string') rows.uri.push({ code, value: v });
+      if (typeof v === 'string') rows.uri.push({ code, value: indexKey(v) });
       return;
     case 'special':
       if (typeof v === 'object' && typeof v.latitude === 'number' && typeof v.longitude === 'number') {
@@ -291,8 +291,8 @@ function addValue(rows: IndexRows, param: Pick<CompiledParam, 'code' | 'type'>, 
 
 const token = (code: string, system: unknown, value: unknown, text?: unknown, type?: { system?: string; code?: string }): TokenRow => ({
   code,
-  system: typeof system === 'string' ? system : null,
-  value: value === undefined || value === null ? null : String(value),
+  system: typeof system === 'string' ? indexKey(system) : null,
+  value: value === undefined || value === null ? null : indexKey(String(value)),
   text: typeof text === 'string' && text ? normalizeString(text) : null,
   typeSystem: type?.system ?? null,
   typeCode: type?.code ?? null,
@@ -373,7 +373,7 @@ function references(code: string, tv: TypedValue, fhirBaseUrl: string): SearchRe
     code,
     targetType,
     targetId,
-    url,
+    url: url === null ? null : indexKey(url),
     identifierSystem: idSystem ?? null,
     identifierValue: idValue ?? null,
   });

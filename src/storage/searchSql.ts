@@ -9,6 +9,7 @@
  * https://hl7.org/fhir/R4/search.html
  */
 import type { Condition, DateMatch, NumberMatch, Prefix, ReferenceMatch, TokenMatch, UriMatch } from './search';
+import { indexKey } from './values';
 
 /** Accumulates the parameters of one statement and hands out unique table aliases. */
 export class SqlBuilder {
@@ -190,7 +191,7 @@ function tokenAlternatives(b: SqlBuilder, s: string, any: TokenMatch[]): string 
   const parts = single.map((t) => tokenMatch(b, s, t));
   for (const { system, values } of lists.values()) {
     if (values.length === 1) parts.push(tokenMatch(b, s, { system, value: values[0] }));
-    else parts.push(and([...systemMatch(b, s, system), `${s}.value = ANY(${b.p(values, 'text[]')})`]));
+    else parts.push(and([...systemMatch(b, s, system), `${s}.value = ANY(${b.p(values.map(indexKey), 'text[]')})`]));
   }
   return or(parts);
 }
@@ -198,12 +199,12 @@ function tokenAlternatives(b: SqlBuilder, s: string, any: TokenMatch[]): string 
 /** `system|` (that system), `|code` (no system) or `code` (any system): https://hl7.org/fhir/R4/search.html#token */
 function systemMatch(b: SqlBuilder, s: string, system: TokenMatch['system']): string[] {
   if (system === null) return [`${s}.system IS NULL`];
-  return system === undefined ? [] : [`${s}.system = ${b.p(system)}`];
+  return system === undefined ? [] : [`${s}.system = ${b.p(indexKey(system))}`];
 }
 
 function tokenMatch(b: SqlBuilder, s: string, t: TokenMatch): string {
   const parts: string[] = systemMatch(b, s, t.system);
-  if (t.value !== undefined) parts.push(`${s}.value = ${b.p(t.value)}`);
+  if (t.value !== undefined) parts.push(`${s}.value = ${b.p(indexKey(t.value))}`);
   if (t.typeSystem !== undefined) parts.push(`${s}.type_system = ${b.p(t.typeSystem)}`);
   if (t.typeCode !== undefined) parts.push(`${s}.type_code = ${b.p(t.typeCode)}`);
   if (t.text !== undefined) {
@@ -289,8 +290,8 @@ function numberMatch(b: SqlBuilder, s: string, m: NumberMatch): string {
 function uriMatch(b: SqlBuilder, s: string, m: UriMatch): string {
   if (m.match === 'below') return `${s}.value LIKE ${b.p(escapeLike(m.value) + '%')}`;
   // :above: the stored value is the search value or one of its path ancestors (computed by the caller)
-  if (m.match === 'above') return `${s}.value = ANY(${b.p(m.values, 'text[]')})`;
-  return `${s}.value = ${b.p(m.value)}`;
+  if (m.match === 'above') return `${s}.value = ANY(${b.p(m.values.map(indexKey), 'text[]')})`;
+  return `${s}.value = ${b.p(indexKey(m.value))}`;
 }
 
 /** Like `tokenAlternatives`: the local targets of a list, grouped by their type(s), as `target_id = ANY(array)`. */
@@ -320,8 +321,8 @@ function referenceMatch(b: SqlBuilder, s: string, m: ReferenceMatch): string {
   if ('url' in m) {
     // a canonical without a version matches every version of it (https://hl7.org/fhir/R4/search.html#versions)
     return m.anyVersion
-      ? `(${s}.url = ${b.p(m.url)} OR ${s}.url LIKE ${b.p(escapeLike(m.url) + '|%')})`
-      : `${s}.url = ${b.p(m.url)}`;
+      ? `(${s}.url = ${b.p(indexKey(m.url))} OR ${s}.url LIKE ${b.p(escapeLike(m.url) + '|%')})`
+      : `${s}.url = ${b.p(indexKey(m.url))}`;
   }
   if ('identifier' in m) {
     const parts: string[] = [];

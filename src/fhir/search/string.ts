@@ -4,7 +4,7 @@
  * matches anywhere. HumanName and Address match on any of their parts (the indexer stores each part).
  */
 import type { Condition } from '../../storage/search';
-import { normalizeString } from '../../storage/values';
+import { indexPrefix, normalizeString } from '../../storage/values';
 import { badRequest } from '../outcomes';
 import type { ParamContext } from './parameter';
 import { splitOr } from './values';
@@ -13,9 +13,9 @@ export function stringCondition(p: ParamContext, code: string, modifier: string 
   const values = splitOr(value);
   switch (modifier) {
     case undefined:
-      return { kind: 'string', code, any: values.map((v) => ({ match: 'start', value: normalizeString(v) })) };
+      return { kind: 'string', code, any: values.map((v) => ({ match: 'start', value: indexPrefix(normalizeString(v)) })) };
     case 'contains':
-      return { kind: 'string', code, any: values.map((v) => ({ match: 'contains', value: normalizeString(v) })) };
+      return { kind: 'string', code, any: values.map((v) => ({ match: 'contains', value: indexPrefix(normalizeString(v)) })) };
     case 'exact':
       return { kind: 'string', code, any: values.map((v) => ({ match: 'exact', value: v })) };
     default:
