@@ -38,7 +38,7 @@ export function createApp(deps: AppDeps): Koa {
   const fhirBaseUrl = `${config.baseUrl}/fhir`;
   const services: FhirServices = {
     db,
-    // PGlite has one connection: one writer, and every create that waits for it goes in the next statement
+    // PGlite has one connection: one writer, and the creates that wait for it go in the next statement
     inserts: new InsertBatcher(db, fhirBaseUrl, {
       writers: db.kind === 'pglite' ? 1 : Math.min(config.createWriters, config.dbPoolSize),
       maxBatch: config.createBatchMax,

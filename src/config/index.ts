@@ -80,7 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: resolve(env.DATA_DIR || './data'),
     dbPoolSize,
-    createWriters: Math.max(1, int(env.CREATE_WRITERS, 2, 'CREATE_WRITERS')),
+    createWriters: Math.max(1, int(env.CREATE_WRITERS, 1, 'CREATE_WRITERS')),
     createBatchMax: Math.max(1, int(env.CREATE_BATCH_MAX, 64, 'CREATE_BATCH_MAX')),
     maxJsonBytes: Math.floor(int(env.MAX_JSON_MB, 16, 'MAX_JSON_MB') * 1024 * 1024),
     profilesDir: resolve(env.FHIR_PROFILES_DIR || join(projectRoot(), 'fhir-profiles')),
