@@ -128,13 +128,7 @@ function tableValues(resources: Resource[], fhirBaseUrl: string, withOwner: bool
  */
 export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number): IndexSql {
   const { params, filled } = resource ? tableValues([resource], fhirBaseUrl, false) : { params: [], filled: [] };
-  const shape = `replace:${firstParam}:${filled.join(',')}`;
-  let ctes = cteCache.get(shape);
-  if (ctes === undefined) {
-    ctes = buildCtes(firstParam, filled, 'replace');
-    cteCache.set(shape, ctes);
-  }
-  return { ctes, params, shape };
+  return indexSql('replace', firstParam, filled, params);
 }
 
 /**
@@ -144,10 +138,14 @@ export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, f
  */
 export function insertIndexCtes(resources: Resource[], fhirBaseUrl: string, firstParam: number): IndexSql {
   const { params, filled } = tableValues(resources, fhirBaseUrl, true);
-  const shape = `insert:${firstParam}:${filled.join(',')}`;
+  return indexSql('insert', firstParam, filled, params);
+}
+
+function indexSql(mode: 'replace' | 'insert', firstParam: number, filled: number[], params: unknown[]): IndexSql {
+  const shape = `${mode}:${firstParam}:${filled.join(',')}`;
   let ctes = cteCache.get(shape);
   if (ctes === undefined) {
-    ctes = buildCtes(firstParam, filled, 'insert');
+    ctes = buildCtes(firstParam, filled, mode);
     cteCache.set(shape, ctes);
   }
   return { ctes, params, shape };
