@@ -104,18 +104,16 @@ function tableValues(resources: Resource[], fhirBaseUrl: string, withOwner: bool
   const filled: number[] = [];
   TABLES.forEach((t, i) => {
     const owners: string[][] = [[], []];
-    let columns: unknown[][] | undefined;
+    const columns: unknown[][] = t.columns.map(() => []);
     for (const { resource, rows, refs } of perResource) {
       const values = t.values(rows, refs);
-      const n = values[0].length;
-      if (n === 0) continue;
-      columns = columns ? columns.map((c, k) => c.concat(values[k])) : values;
-      for (let k = 0; k < n; k++) {
+      values.forEach((column, k) => columns[k].push(...column));
+      for (let k = 0; k < values[0].length; k++) {
         owners[0].push(resource.resourceType);
         owners[1].push(resource.id as string);
       }
     }
-    if (!columns) return;
+    if (columns[0].length === 0) return;
     filled.push(i);
     params.push(...(withOwner ? owners : []), ...columns);
   });
@@ -160,17 +158,18 @@ function buildCtes(firstParam: number, filled: number[], mode: 'replace' | 'inse
       parts.push(`del_${i} AS (DELETE FROM ${t.table} WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`);
     }
     if (!filled.includes(i)) return;
+    // in insert mode each row brings its resource's type and id as two more arrays
     const columns: [string, string][] = mode === 'insert' ? [['resource_type', 'text'], ['resource_id', 'text'], ...t.columns] : t.columns;
     const args = columns.map(([, type]) => `$${next++}::${type}[]`);
-    const names = columns.map(([name]) => name);
-    const values = t.columns.map(([n]) => `u.${n}`).join(', ');
-    const source = `unnest(${args.join(', ')}) AS u(${names.join(', ')})`;
+    const source = `unnest(${args.join(', ')}) AS u(${columns.map(([name]) => name).join(', ')})`;
+    const own = t.columns.map(([name]) => name);
+    const insert = `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${own.join(', ')})
+        SELECT`;
+    const values = own.map((n) => `u.${n}`).join(', ');
     parts.push(
       mode === 'insert'
-        ? `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${t.columns.map(([n]) => n).join(', ')})
-        SELECT u.resource_type, u.resource_id, ${values} FROM ${source} JOIN cur ON cur.resource_type = u.resource_type AND cur.id = u.resource_id)`
-        : `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${names.join(', ')})
-        SELECT $1, $2, ${values} FROM cur, ${source})`,
+        ? `${insert} u.resource_type, u.resource_id, ${values} FROM ${source} JOIN cur ON cur.resource_type = u.resource_type AND cur.id = u.resource_id)`
+        : `${insert} $1, $2, ${values} FROM cur, ${source})`,
     );
   });
   return parts.length ? ', ' + parts.join('\n, ') : '';
