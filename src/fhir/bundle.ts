@@ -46,7 +46,8 @@ export function bundle(type: Bundle['type'], entry: BundleEntry[], link: BundleL
   const b: Bundle = { resourceType: 'Bundle', type, timestamp: new Date().toISOString() } as Bundle;
   if (total !== undefined) b.total = total;
   if (link.length > 0) b.link = link;
-  b.entry = entry;
+  // R4 JSON has no empty arrays (https://hl7.org/fhir/R4/json.html): an empty Bundle has no `entry`.
+  if (entry.length > 0) b.entry = entry;
   return b;
 }
 

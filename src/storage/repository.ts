@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from './database';
-import type { ReferenceRow } from './indexer';
 import { indexCtes, insertIndexCtes } from './indexWrite';
+import type { Condition } from './search';
+import { compileConditions, SqlBuilder } from './searchSql';
 
 export interface StoredVersion {
   resourceType: string;
@@ -64,6 +65,42 @@ export async function readCurrent(
   const sql = `SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2${opts.forUpdate ? ' FOR UPDATE' : ''}`;
   const r = await q.query<Row>(sql, [resourceType, id], opts.forUpdate ? 'read_current_for_update' : 'read_current');
   return r.rows[0] ? toVersion(r.rows[0]) : undefined;
+}
+
+/**
+ * The current, live row of (type, id) if it meets `conditions` (an access rule's SQL, src/access/visible.ts):
+ * a row outside them is not told apart from a missing one. `forUpdate` locks the row it returns.
+ */
+export async function readCurrentWhere(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  conditions: Condition[],
+  opts: { forUpdate?: boolean } = {},
+): Promise<StoredVersion | undefined> {
+  const b = new SqlBuilder();
+  const where = [`r.resource_type = ${b.p(resourceType)}`, `r.id = ${b.p(id)}`, 'NOT r.deleted', ...compileConditions(b, conditions, 'r')];
+  const sql = `SELECT ${COLUMNS} FROM resources r WHERE ${where.join(' AND ')}${opts.forUpdate ? ' FOR UPDATE OF r' : ''}`;
+  const r = await q.query<Row>(sql, b.params);
+  return r.rows[0] ? toVersion(r.rows[0]) : undefined;
+}
+
+/** The newest version of (type, id) that has content (what a tombstone deleted), if any. */
+export async function lastLiveVersion(q: Queryable, resourceType: string, id: string): Promise<StoredVersion | undefined> {
+  const r = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM resource_history WHERE resource_type = $1 AND id = $2 AND NOT deleted ORDER BY version_id DESC LIMIT 1`,
+    [resourceType, id],
+  );
+  return r.rows[0] ? toVersion(r.rows[0]) : undefined;
+}
+
+/** Ids among `ids` of current, live resources of the type meeting `conditions`. */
+export async function idsWhere(q: Queryable, resourceType: string, ids: string[], conditions: Condition[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const b = new SqlBuilder();
+  const where = [`r.resource_type = ${b.p(resourceType)}`, `r.id = ANY(${b.p(ids, 'text[]')})`, 'NOT r.deleted', ...compileConditions(b, conditions, 'r')];
+  const r = await q.query<{ id: string }>(`SELECT r.id FROM resources r WHERE ${where.join(' AND ')}`, b.params);
+  return new Set(r.rows.map((row) => row.id));
 }
 
 export async function readVersion(
@@ -188,18 +225,6 @@ export async function currentPage(q: Queryable, resourceType: string, afterId: s
   return r.rows.map((row) => ({ ...(toVersion(row).resource as Resource), id: row.id }));
 }
 
-/** Which of the given targets exist as current, non-deleted resources ("Type/id" strings). */
-export async function existingTargets(q: Queryable, targets: ReferenceRow[]): Promise<Set<string>> {
-  if (targets.length === 0) return new Set();
-  const r = await q.query<{ resource_type: string; id: string }>(
-    `SELECT r.resource_type, r.id FROM resources r
-     JOIN unnest($1::text[], $2::text[]) AS t(rt, rid) ON r.resource_type = t.rt AND r.id = t.rid
-     WHERE NOT r.deleted`,
-    [targets.map((t) => t.targetType), targets.map((t) => t.targetId)],
-  );
-  return new Set(r.rows.map((row) => `${row.resource_type}/${row.id}`));
-}
-
 /** Current resources (other than the target itself) that reference the target, up to limit ("Type/id"). */
 export async function referrers(q: Queryable, resourceType: string, id: string, limit = 5): Promise<string[]> {
   const r = await q.query<{ resource_type: string; resource_id: string }>(
@@ -209,71 +234,6 @@ export async function referrers(q: Queryable, resourceType: string, id: string, 
     [resourceType, id, limit],
   );
   return r.rows.map((row) => `${row.resource_type}/${row.resource_id}`);
-}
-
-export interface HistoryQuery {
-  resourceType?: string;
-  id?: string;
-  /** Only versions written at or after this instant. */
-  since?: string;
-  /** Only versions current at this instant (the latest version of each resource at or before it). */
-  at?: string;
-  count: number;
-  /** Keyset cursor: only versions written before this sequence number. */
-  beforeSeq?: number;
-}
-
-export interface HistoryPage {
-  versions: StoredVersion[];
-  /** Cursor for the next (older) page, when there is one. */
-  nextSeq?: number;
-}
-
-/** Newest first, keyset-paged on the global write sequence (https://hl7.org/fhir/R4/http.html#history). */
-export async function history(q: Queryable, h: HistoryQuery): Promise<HistoryPage> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    params.push(value);
-    where.push(sql.replace('?', `$${params.length}`));
-  };
-  if (h.resourceType) add('resource_type = ?', h.resourceType);
-  if (h.id) add('id = ?', h.id);
-  if (h.since) add('last_updated >= ?', h.since);
-  if (h.beforeSeq !== undefined) add('seq < ?', h.beforeSeq);
-  let source = 'resource_history';
-  if (h.at) {
-    // versions current at `at`: per resource, the newest version written at or before it
-    params.push(h.at);
-    source = `(SELECT DISTINCT ON (resource_type, id) * FROM resource_history
-               WHERE last_updated <= $${params.length}
-               ${h.resourceType ? `AND resource_type = $1` : ''}
-               ORDER BY resource_type, id, version_id DESC) AS current_at`;
-  }
-  params.push(h.count + 1);
-  const sql = `SELECT ${COLUMNS}, method, seq FROM ${source}
-    ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-    ORDER BY seq DESC LIMIT $${params.length}`;
-  const r = await q.query<Row>(sql, params);
-  const rows = r.rows.slice(0, h.count);
-  return {
-    versions: rows.map(toVersion),
-    nextSeq: r.rows.length > h.count ? Number(rows[rows.length - 1].seq) : undefined,
-  };
-}
-
-export async function countHistory(q: Queryable, h: Omit<HistoryQuery, 'count' | 'beforeSeq'>): Promise<number> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (h.resourceType) where.push(`resource_type = $${params.push(h.resourceType)}`);
-  if (h.id) where.push(`id = $${params.push(h.id)}`);
-  if (h.since) where.push(`last_updated >= $${params.push(h.since)}`);
-  if (h.at) where.push(`last_updated <= $${params.push(h.at)}`);
-  const r = await q.query<{ n: string | number }>(
-    `SELECT count(*) AS n FROM resource_history ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`,
-    params,
-  );
-  return Number(r.rows[0].n);
 }
 
 /** Serializes conditional writes on the same criteria across servers (transaction-scoped advisory lock). */

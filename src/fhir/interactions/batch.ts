@@ -190,7 +190,7 @@ async function resolveTargets(ctx: FhirContext, entries: Entry[]): Promise<Map<s
           target = known; // the same conditional create twice: the second finds the first
         } else {
           await lockCriteria(q, key);
-          const matches = await matchCriteria(ctx, q, type, criteria);
+          const matches = await matchCriteria(ctx, q, 'create', type, criteria);
           if (matches.length > 1) throw preconditionFailed(`${where}: If-None-Exist ${criteria} matches more than one ${type}`, 'multiple-matches');
           if (matches.length === 1) {
             target = `${type}/${matches[0].id}`;
@@ -208,7 +208,7 @@ async function resolveTargets(ctx: FhirContext, entries: Entry[]): Promise<Map<s
     } else if (entry.method === 'PUT' && !id && entry.query) {
       const key = `${type}?${entry.query}`;
       await lockCriteria(q, key);
-      const matches = await matchCriteria(ctx, q, type, entry.query);
+      const matches = await matchCriteria(ctx, q, 'update', type, entry.query);
       if (matches.length > 1) throw preconditionFailed(`${where}: ${key} matches more than one ${type}`, 'multiple-matches');
       const resolvedId = matches[0]?.id ?? entry.resource?.id ?? newResourceId();
       target = `${type}/${resolvedId}`;

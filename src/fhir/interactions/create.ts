@@ -3,6 +3,7 @@
  * https://hl7.org/fhir/R4/http.html#create — https://hl7.org/fhir/R4/http.html#ccreate
  */
 import { assertAllowed } from '../../access/context';
+import { gate } from '../../access/visible';
 import { lockCriteria } from '../../storage/repository';
 import type { Queryable } from '../../storage/database';
 import { inTransaction, reader, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
@@ -14,10 +15,12 @@ import { matchCriteria, resolveConditionalReferences, storeVersion, validateForW
 export async function create(ctx: FhirContext, req: FhirRequest, type: string, assignedId?: string): Promise<FhirResponse> {
   assertResourceType(type);
   const resource = assertBodyResource(req.body, type);
-  assertAllowed(ctx.access, 'create', type, resource);
+  gate(ctx.access, 'create', type);
   validateForWrite(ctx, resource);
   const insert = async (q: Queryable): Promise<FhirResponse> => {
-    await resolveConditionalReferences(ctx, q, resource);
+    await resolveConditionalReferences(ctx, q, resource, 'create');
+    // Decided on the resolved body: a conditional reference cannot carry the resource out of the caller's reach.
+    assertAllowed(ctx.access, 'create', type, resource);
     // A client-supplied id on POST is ignored: the server assigns ids (https://hl7.org/fhir/R4/http.html#create).
     const v = await storeVersion(ctx, q, { resourceType: type, id: assignedId ?? newResourceId(), versionId: 1, method: 'POST', resource });
     return writeResponse(201, v, ctx.settings.fhirBaseUrl, req.prefer, `Created ${type}/${v.id}`);
@@ -28,18 +31,16 @@ export async function create(ctx: FhirContext, req: FhirRequest, type: string, a
   return inTransaction(ctx, async (q) => {
     // Two concurrent conditional creates with the same criteria must not both create (serialized here).
     await lockCriteria(q, `${type}?${criteria}`);
-    const matches = await matchCriteria(ctx, q, type, criteria);
+    // Only what the caller may search matches (or, without search, their own reach by identifier): src/access/visible.ts.
+    const matches = await matchCriteria(ctx, q, 'create', type, criteria);
     if (matches.length > 1) {
       throw preconditionFailed(`If-None-Exist criteria ${criteria} match more than one ${type}`, 'multiple-matches');
     }
     if (matches.length === 1) {
       const match = matches[0];
-      // A lab re-pushing a document may create but not read: it learns that the resource exists, not its content.
-      if (!ctx.access.can('read', type, match.resource)) {
-        assertAllowed(ctx.access, 'create', type, match.resource);
-        return writeResponse(200, match, ctx.settings.fhirBaseUrl, 'return=minimal', 'Resource already exists');
-      }
-      return writeResponse(200, match, ctx.settings.fhirBaseUrl, req.prefer, 'Resource already exists');
+      // A lab re-pushing a document may create but not read: it learns that its identifier is known, not the content.
+      const prefer = ctx.access.can('read', type, match.resource) ? req.prefer : 'return=minimal';
+      return writeResponse(200, match, ctx.settings.fhirBaseUrl, prefer, 'Resource already exists');
     }
     return insert(q);
   });

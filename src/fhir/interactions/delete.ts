@@ -3,8 +3,9 @@
  * https://hl7.org/fhir/R4/http.html#delete — https://hl7.org/fhir/R4/http.html#3.1.0.7.1
  */
 import { assertAllowed } from '../../access/context';
+import { findVisible, gate } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
-import { lockCriteria, readCurrent } from '../../storage/repository';
+import { lockCriteria } from '../../storage/repository';
 import { inTransaction, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { allOk, notFound, preconditionFailed } from '../outcomes';
 import { assertId, assertResourceType, etagOf } from '../resources';
@@ -14,16 +15,18 @@ import { matchCriteria, storeVersion } from './write';
 export async function deleteResource(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   assertResourceType(type);
   assertId(id);
+  gate(ctx.access, 'delete', type);
   return inTransaction(ctx, (q) => deleteById(ctx, q, req, type, id));
 }
 
 /** One match is deleted; none is a success with nothing done; several: 412 (single-delete mode, as HAPI's default). */
 export async function conditionalDelete(ctx: FhirContext, req: FhirRequest, type: string): Promise<FhirResponse> {
   assertResourceType(type);
+  gate(ctx.access, 'delete', type);
   const criteria = req.query.toString();
   return inTransaction(ctx, async (q) => {
     await lockCriteria(q, `${type}?${criteria}`);
-    const matches = await matchCriteria(ctx, q, type, criteria);
+    const matches = await matchCriteria(ctx, q, 'delete', type, criteria);
     if (matches.length > 1) throw preconditionFailed(`Criteria ${criteria} match more than one ${type}`, 'multiple-matches');
     if (matches.length === 0) return { status: 200, body: allOk(`No ${type} matches ${criteria}: nothing deleted`) };
     return deleteById(ctx, q, req, type, matches[0].id);
@@ -31,10 +34,10 @@ export async function conditionalDelete(ctx: FhirContext, req: FhirRequest, type
 }
 
 async function deleteById(ctx: FhirContext, q: Queryable, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
-  const current = await readCurrent(q, type, id, { forUpdate: true });
+  const current = await findVisible(ctx.access, q, 'delete', type, id, { forUpdate: true, fhirBaseUrl: ctx.settings.fhirBaseUrl });
   if (!current) throw notFound(`${type}/${id} not found`);
+  if (!current.deleted) assertAllowed(ctx.access, 'delete', type, current.resource);
   checkIfMatch(req.ifMatch, current, `${type}/${id}`);
-  assertAllowed(ctx.access, 'delete', type, current.resource);
   // Deleting what is already deleted changes nothing (delete is idempotent).
   if (current.deleted) return { status: 200, etag: etagOf(current.versionId), body: allOk(`${type}/${id} is already deleted`) };
   const v = await storeVersion(ctx, q, { resourceType: type, id, versionId: current.versionId + 1, method: 'DELETE' });

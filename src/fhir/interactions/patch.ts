@@ -5,8 +5,9 @@
  */
 import type { Parameters, Resource } from '@medplum/fhirtypes';
 import { assertAllowed } from '../../access/context';
+import { findVisible, gate } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
-import { lockCriteria, readCurrent } from '../../storage/repository';
+import { lockCriteria } from '../../storage/repository';
 import { inTransaction, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { badRequest, gone, notFound, preconditionFailed, unsupportedMediaType } from '../outcomes';
 import { applyFhirPathPatch, applyJsonPatch } from '../patch';
@@ -17,25 +18,29 @@ import { matchCriteria, validateForWrite } from './write';
 export async function patch(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   assertResourceType(type);
   assertId(id);
+  gate(ctx.access, 'patch', type);
   return inTransaction(ctx, (q) => patchById(ctx, q, req, type, id));
 }
 
 export async function conditionalPatch(ctx: FhirContext, req: FhirRequest, type: string): Promise<FhirResponse> {
   assertResourceType(type);
+  gate(ctx.access, 'patch', type);
   const criteria = req.query.toString();
   return inTransaction(ctx, async (q) => {
     await lockCriteria(q, `${type}?${criteria}`);
-    const matches = await matchCriteria(ctx, q, type, criteria);
+    const matches = await matchCriteria(ctx, q, 'patch', type, criteria);
     if (matches.length === 0) throw notFound(`No ${type} matches ${criteria}`);
     if (matches.length > 1) throw preconditionFailed(`Criteria ${criteria} match more than one ${type}`, 'multiple-matches');
     return patchById(ctx, q, req, type, matches[0].id);
   });
 }
 
+/** Access first, then the version check, then the patch: a `test` op never runs on what the caller may not change. */
 async function patchById(ctx: FhirContext, q: Queryable, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
-  const current = await readCurrent(q, type, id, { forUpdate: true });
+  const current = await findVisible(ctx.access, q, 'patch', type, id, { forUpdate: true, fhirBaseUrl: ctx.settings.fhirBaseUrl });
   if (!current) throw notFound(`${type}/${id} not found`);
   if (current.deleted) throw gone(`${type}/${id} was deleted`);
+  assertAllowed(ctx.access, 'patch', type, current.resource);
   checkIfMatch(req.ifMatch, current, `${type}/${id}`);
   const patched = applyPatch(current.resource as Resource, req);
   if (patched.resourceType !== type || patched.id !== id) throw badRequest('A patch may not change resourceType or id');

@@ -2,8 +2,8 @@
  * read and vread, with If-None-Match / If-Modified-Since (304) and _summary/_elements.
  * https://hl7.org/fhir/R4/http.html#read — https://hl7.org/fhir/R4/http.html#vread
  */
-import { assertAllowed } from '../../access/context';
-import { readCurrent, readVersion, type StoredVersion } from '../../storage/repository';
+import { findVisible, gate } from '../../access/visible';
+import { readVersion, type StoredVersion } from '../../storage/repository';
 import { reader, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { badRequest, gone, notFound } from '../outcomes';
 import { assertId, assertResourceType, parseETag, versionHeaders } from '../resources';
@@ -12,21 +12,28 @@ import { applySubsetting, parseSubsetting } from '../summary';
 export async function read(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   assertResourceType(type);
   assertId(id);
-  const v = await readCurrent(reader(ctx), type, id);
+  gate(ctx.access, 'read', type);
+  const v = await findVisible(ctx.access, reader(ctx), 'read', type, id, { fhirBaseUrl: ctx.settings.fhirBaseUrl });
   if (!v) throw notFound(`${type}/${id} not found`);
-  return respond(ctx, req, v, `${type}/${id}`);
+  return respond(req, v, `${type}/${id}`);
 }
 
 export async function vread(ctx: FhirContext, req: FhirRequest, type: string, id: string, versionId: string): Promise<FhirResponse> {
   assertResourceType(type);
   assertId(id);
-  if (!/^\d{1,18}$/.test(versionId)) throw notFound(`Version ${versionId.slice(0, 40)} of ${type}/${id} not found`);
-  const v = await readVersion(reader(ctx), type, id, Number(versionId));
-  if (!v) throw notFound(`Version ${versionId} of ${type}/${id} not found`);
-  return respond(ctx, req, v, `${type}/${id}/_history/${versionId}`);
+  gate(ctx.access, 'vread', type);
+  const missing = () => notFound(`Version ${versionId.slice(0, 40)} of ${type}/${id} not found`);
+  if (!/^\d{1,18}$/.test(versionId)) throw missing();
+  // The versions of a resource are the caller's when the resource is (history.ts: the history of what they see now).
+  const q = reader(ctx);
+  const current = await findVisible(ctx.access, q, 'vread', type, id, { fhirBaseUrl: ctx.settings.fhirBaseUrl });
+  const v = current && (await readVersion(q, type, id, Number(versionId)));
+  if (!v) throw missing();
+  return respond(req, v, `${type}/${id}/_history/${versionId}`);
 }
 
-function respond(ctx: FhirContext, req: FhirRequest, v: StoredVersion, label: string): FhirResponse {
+/** Answers a version the caller may read (findVisible decided): 410 for a tombstone, 304, or the content. */
+function respond(req: FhirRequest, v: StoredVersion, label: string): FhirResponse {
   if (v.deleted) {
     // A deleted resource answers 410 with its version headers, so a client can see what was deleted when.
     const err = gone(`${label} was deleted`);
@@ -34,7 +41,6 @@ function respond(ctx: FhirContext, req: FhirRequest, v: StoredVersion, label: st
     Object.assign(err.headers, { ETag: etag, 'Last-Modified': lastModified });
     throw err;
   }
-  assertAllowed(ctx.access, 'read', v.resourceType, v.resource);
   const headers = versionHeaders(v);
   if (req.ifNoneMatch && req.ifNoneMatch.split(',').some((t) => parseETag(t) === String(v.versionId) || t.trim() === '*')) {
     return { status: 304, ...headers };

@@ -80,7 +80,10 @@ async function runSearch(ctx: FhirContext, req: FhirRequest, s: Scope): Promise<
     ...(s.allTypes ? {} : s.types.length === 1 ? { resourceType: s.types[0] } : { resourceTypes: s.types }),
     conditions: parsed.conditions,
   };
-  const selfLink = pageLink('self', fhirBase, s.path, req.query, {});
+  // Links show the page size actually used (a _count above the maximum is lowered to it).
+  const query = new URLSearchParams(req.query);
+  if (query.has('_count')) query.set('_count', String(parsed.count));
+  const selfLink = pageLink('self', fhirBase, s.path, query, {});
   // https://hl7.org/fhir/R4/search.html#errors: what lenient handling ignored, as one OperationOutcome entry
   const warnings: BundleEntry[] =
     parsed.ignored.length === 0
@@ -110,7 +113,7 @@ async function runSearch(ctx: FhirContext, req: FhirRequest, s: Scope): Promise<
     ...included.map((v) => searchEntry(fhirBase, v.resource!, 'include')),
     ...warnings,
   ];
-  return { status: 200, body: bundle('searchset', entries, [selfLink, ...pageLinks(fhirBase, s.path, req.query, parsed, page)], total) };
+  return { status: 200, body: bundle('searchset', entries, [selfLink, ...pageLinks(fhirBase, s.path, query, parsed, page)], total) };
 }
 
 /**

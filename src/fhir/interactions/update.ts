@@ -4,10 +4,11 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { assertAllowed } from '../../access/context';
+import { findVisible, gate } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
 import { lockCriteria, readCurrent, type StoredVersion } from '../../storage/repository';
 import { inTransaction, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
-import { badRequest, preconditionFailed } from '../outcomes';
+import { badRequest, conflict, forbidden, preconditionFailed } from '../outcomes';
 import { assertBodyResource, assertId, assertResourceType, newResourceId, parseETag, writeResponse } from '../resources';
 import { matchCriteria, resolveConditionalReferences, storeVersion, validateForWrite } from './write';
 
@@ -17,36 +18,31 @@ export async function update(ctx: FhirContext, req: FhirRequest, type: string, i
   const resource = assertBodyResource(req.body, type);
   if (resource.id === undefined) throw badRequest('The resource must have an id for update (PUT)', 'id');
   if (resource.id !== id) throw badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, 'id');
-  assertAllowed(ctx.access, 'update', type, resource);
+  gate(ctx.access, 'update', type);
   validateForWrite(ctx, resource);
   return inTransaction(ctx, async (q) => {
-    const current = await readCurrent(q, type, id, { forUpdate: true });
+    const current = await findVisible(ctx.access, q, 'update', type, id, { forUpdate: true, fhirBaseUrl: ctx.settings.fhirBaseUrl });
     return writeOver(ctx, q, req, type, id, resource, current, 'PUT');
   });
 }
 
-/** PUT [type]?criteria: no match creates, one match updates it, several: 412. */
+/** PUT [type]?criteria: no match creates, one match updates it, several: 412. Only what the caller may change matches. */
 export async function conditionalUpdate(ctx: FhirContext, req: FhirRequest, type: string): Promise<FhirResponse> {
   assertResourceType(type);
   const resource = assertBodyResource(req.body, type);
-  assertAllowed(ctx.access, 'update', type, resource);
+  gate(ctx.access, 'update', type);
   validateForWrite(ctx, resource);
   const criteria = req.query.toString();
   return inTransaction(ctx, async (q) => {
     await lockCriteria(q, `${type}?${criteria}`);
-    const matches = await matchCriteria(ctx, q, type, criteria);
+    const matches = await matchCriteria(ctx, q, 'update', type, criteria);
     if (matches.length > 1) throw preconditionFailed(`Criteria ${criteria} match more than one ${type}`, 'multiple-matches');
-    if (matches.length === 1) {
-      const id = matches[0].id;
-      if (resource.id !== undefined && resource.id !== id) {
-        throw badRequest(`Resource id ${resource.id} does not match the resource found by the criteria`, 'id');
-      }
-      const current = await readCurrent(q, type, id, { forUpdate: true });
-      return writeOver(ctx, q, req, type, id, resource, current, 'PUT');
+    if (matches.length === 1 && resource.id !== undefined && resource.id !== matches[0].id) {
+      throw badRequest(`Resource id ${resource.id} does not match the resource found by the criteria`, 'id');
     }
-    const id = resource.id ?? newResourceId();
+    const id = matches[0]?.id ?? resource.id ?? newResourceId();
     assertId(id);
-    const current = await readCurrent(q, type, id, { forUpdate: true });
+    const current = await findVisible(ctx.access, q, 'update', type, id, { forUpdate: true, fhirBaseUrl: ctx.settings.fhirBaseUrl });
     return writeOver(ctx, q, req, type, id, resource, current, 'PUT');
   });
 }
@@ -61,7 +57,11 @@ export function checkIfMatch(ifMatch: string | undefined, current: StoredVersion
   }
 }
 
-/** Writes a new version over `current` (or version 1 when there is none); 201 when it (re)creates. */
+/**
+ * Writes a new version over `current` (or version 1 when there is none); 201 when it (re)creates. `current` is
+ * what the caller may see (findVisible): undefined for an id never used and for one the caller cannot see.
+ * Creating needs `c` as well as `u` (https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html).
+ */
 export async function writeOver(
   ctx: FhirContext,
   q: Queryable,
@@ -73,15 +73,16 @@ export async function writeOver(
   method: 'PUT' | 'PATCH',
 ): Promise<FhirResponse> {
   checkIfMatch(req.ifMatch, current, `${type}/${id}`);
-  if (current && !current.deleted) assertAllowed(ctx.access, 'update', type, current.resource);
-  await resolveConditionalReferences(ctx, q, resource);
-  const v = await storeVersion(ctx, q, {
-    resourceType: type,
-    id,
-    versionId: current ? current.versionId + 1 : 1,
-    method,
-    resource: { ...resource, id },
-  });
-  const created = !current || current.deleted;
-  return writeResponse(created ? 201 : 200, v, ctx.settings.fhirBaseUrl, req.prefer, `${created ? 'Created' : 'Updated'} ${type}/${id}`);
+  const creates = !current || current.deleted;
+  if (!creates) assertAllowed(ctx.access, 'update', type, current.resource);
+  else if (!ctx.access.can('create', type)) throw forbidden(`Not allowed: create on ${type} (${type}/${id} does not exist, and an update that creates needs create access)`);
+  await resolveConditionalReferences(ctx, q, resource, creates ? 'create' : 'update');
+  const next = { ...resource, id };
+  assertAllowed(ctx.access, creates ? 'create' : 'update', type, next);
+  if (!current && (await readCurrent(q, type, id))) {
+    // The one answer an invisible resource changes: its id is taken (src/access/visible.ts).
+    throw conflict(`${type}/${id} cannot be created: the id is in use`);
+  }
+  const v = await storeVersion(ctx, q, { resourceType: type, id, versionId: current ? current.versionId + 1 : 1, method, resource: next });
+  return writeResponse(creates ? 201 : 200, v, ctx.settings.fhirBaseUrl, req.prefer, `${creates ? 'Created' : 'Updated'} ${type}/${id}`);
 }

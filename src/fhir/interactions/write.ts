@@ -4,10 +4,12 @@
  * in one database transaction.
  */
 import type { Resource } from '@medplum/fhirtypes';
+import type { Interaction } from '../../access/context';
+import { criteriaConditions, nameVisible, visibleTargets, writesEverywhere } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
 import { referenceRows, walkReferences, type ReferenceRow } from '../../storage/indexer';
-import { existingTargets, referrers, writeVersion, type NewVersion, type StoredVersion } from '../../storage/repository';
-import { searchResources } from '../../storage/search';
+import { referrers, writeVersion, type NewVersion, type StoredVersion } from '../../storage/repository';
+import { searchResources, type Condition } from '../../storage/search';
 import type { FhirContext } from '../context';
 import { badRequest, conflict, preconditionFailed } from '../outcomes';
 import { withMeta } from '../resources';
@@ -21,11 +23,13 @@ export function validateForWrite(ctx: FhirContext, resource: Resource): void {
 
 /**
  * Finds the current resources matching a conditional URL's criteria (If-None-Exist, conditional
- * update/delete, conditional references). Returns at most `limit` matches.
+ * update/patch/delete, conditional references) among those the caller may see for the interaction
+ * (src/access/visible.ts): another patient's resources never match. Returns at most `limit` matches.
  */
 export async function matchCriteria(
   ctx: FhirContext,
   q: Queryable,
+  interaction: Interaction | 'everywhere',
   resourceType: string,
   criteria: string,
   limit = 2,
@@ -33,29 +37,48 @@ export async function matchCriteria(
   const query = parseCriteria(criteria);
   const parsed = parseSearch(resourceType, query);
   if (parsed.conditions.length === 0) throw badRequest(`Conditional criteria must not be empty: ${resourceType}?${criteria}`);
-  const { versions } = await searchResources(q, { resourceType, conditions: parsed.conditions, count: limit });
+  // 'everywhere': a conditional reference written by a client that writes its source type everywhere
+  const access =
+    interaction === 'everywhere'
+      ? { conditions: [], identifierOnly: !ctx.access.can('search', resourceType) }
+      : criteriaConditions(ctx.access, interaction, resourceType);
+  if (!access) return [];
+  if (access.identifierOnly && !isIdentifierCriterion(parsed.conditions)) {
+    throw badRequest(`Without search access to ${resourceType}, conditional criteria may only name one identifier (system|value): ${resourceType}?${criteria}`);
+  }
+  const { versions } = await searchResources(q, { resourceType, conditions: [...parsed.conditions, ...access.conditions], count: limit });
   return versions;
+}
+
+/** `identifier=system|value`, alone: a business identifier, the one criterion a caller without search may use. */
+function isIdentifierCriterion(conditions: Condition[]): boolean {
+  if (conditions.length !== 1) return false;
+  const c = conditions[0];
+  return c.kind === 'token' && c.code === 'identifier' && !c.not && c.any.length === 1 && !!c.any[0].system && c.any[0].value !== undefined;
 }
 
 const CONDITIONAL_REF = /^([A-Z][A-Za-z]+)\?(.+)$/;
 
 /**
  * Rewrites conditional references (`Patient?identifier=sys|123`) to the one resource they match
- * (https://hl7.org/fhir/R4/http.html#trules). No match: 400; several: 412.
+ * (https://hl7.org/fhir/R4/http.html#trules), among what the caller may search of the target type (or, for a
+ * client that writes `resource`'s type everywhere, every resource: see matchCriteria). No match: 400; several: 412.
  */
-export async function resolveConditionalReferences(ctx: FhirContext, q: Queryable, resource: Resource): Promise<void> {
+export async function resolveConditionalReferences(ctx: FhirContext, q: Queryable, resource: Resource, interaction: Interaction): Promise<void> {
   const pending: { holder: Record<string, unknown>; type: string; criteria: string }[] = [];
   walkReferences(resource, (ref, holder) => {
     const m = CONDITIONAL_REF.exec(ref);
     if (m) pending.push({ holder, type: m[1], criteria: m[2] });
   });
+  if (pending.length === 0) return;
+  const everywhere = writesEverywhere(ctx.access, interaction, resource.resourceType);
   const cache = new Map<string, string>();
   for (const { holder, type, criteria } of pending) {
     const key = `${type}?${criteria}`;
     let target = cache.get(key);
     if (!target) {
       if (!isKnownResourceType(type)) throw badRequest(`Invalid conditional reference ${key}: unknown type`);
-      const matches = await matchCriteria(ctx, q, type, criteria);
+      const matches = await matchCriteria(ctx, q, everywhere ? 'everywhere' : 'search', type, criteria);
       if (matches.length === 0) throw badRequest(`Conditional reference ${key} matches no resource`);
       if (matches.length > 1) throw preconditionFailed(`Conditional reference ${key} matches more than one resource`, 'multiple-matches');
       target = `${type}/${matches[0].id}`;
@@ -72,26 +95,36 @@ function localTargets(ctx: FhirContext, resource: Resource): ReferenceRow[] {
   );
 }
 
-/** Refuses references to local resources that do not exist (400 naming them). */
-export async function checkTargetsExist(q: Queryable, targets: ReferenceRow[], source: string): Promise<void> {
+/**
+ * Refuses references to local resources that do not exist for the caller (400 naming them): a resource the
+ * caller may not read is refused exactly like a missing one, unless they write the source type everywhere.
+ */
+export async function checkTargetsExist(ctx: FhirContext, q: Queryable, targets: ReferenceRow[], source: string, everywhere: boolean): Promise<void> {
   if (targets.length === 0) return;
-  assertAllFound(source, targets, await existingTargets(q, targets));
+  const found = await visibleTargets(ctx.access, q, targets.map(asTarget), everywhere, ctx.settings.fhirBaseUrl);
+  assertAllFound(source, targets, found);
 }
 
+const asTarget = (t: ReferenceRow) => ({ type: t.targetType, id: t.targetId });
+
 function assertAllFound(source: string, targets: ReferenceRow[], found: Set<string>): void {
-  const missing = targets.map((t) => `${t.targetType}/${t.targetId}`).filter((t) => !found.has(t));
+  const missing = [...new Set(targets.map((t) => `${t.targetType}/${t.targetId}`).filter((t) => !found.has(t)))];
   if (missing.length > 0) {
     throw badRequest(`${source} references ${missing.join(', ')}, which ${missing.length > 1 ? 'do' : 'does'} not exist`);
   }
 }
 
-/** Refuses deleting a resource others still reference (409 naming them), unless configured otherwise. */
+/**
+ * Refuses deleting a resource others still reference (409), unless configured otherwise. The message names
+ * only referrers the caller may read; the others are "other resources".
+ */
 export async function checkNotReferenced(ctx: FhirContext, q: Queryable, resourceType: string, id: string): Promise<void> {
   if (!ctx.settings.enforceReferentialIntegrityOnDelete) return;
   const from = await referrers(q, resourceType, id);
-  if (from.length > 0) {
-    throw conflict(`Cannot delete ${resourceType}/${id}: it is referenced by ${from.join(', ')}`);
-  }
+  if (from.length === 0) return;
+  const { visible, hidden } = await nameVisible(ctx.access, q, from);
+  const names = visible.length === 0 ? 'other resources' : `${visible.join(', ')}${hidden ? ' and other resources' : ''}`;
+  throw conflict(`Cannot delete ${resourceType}/${id}: it is referenced by ${names}`);
 }
 
 /**
@@ -108,11 +141,12 @@ export async function storeVersion(
   const key = `${v.resourceType}/${v.id}`;
   if (resource) {
     const targets = ctx.settings.enforceReferentialIntegrityOnWrite ? localTargets(ctx, resource) : [];
+    const everywhere = writesEverywhere(ctx.access, v.versionId === 1 ? 'create' : 'update', v.resourceType);
     if (ctx.deferred) {
-      ctx.deferred.references.set(key, targets);
+      ctx.deferred.references.set(key, { targets, everywhere });
       ctx.deferred.deletes.delete(key);
     } else {
-      await checkTargetsExist(q, targets, key);
+      await checkTargetsExist(ctx, q, targets, key, everywhere);
     }
   } else if (ctx.deferred) {
     ctx.deferred.deletes.add(key);
@@ -138,9 +172,12 @@ export async function runDeferredChecks(ctx: FhirContext, q: Queryable): Promise
     const [type, id] = key.split('/');
     await checkNotReferenced(ctx, q, type, id);
   }
-  const all: ReferenceRow[] = [];
-  for (const targets of deferred.references.values()) all.push(...targets);
-  const unique = [...new Map(all.map((t) => [`${t.targetType}/${t.targetId}`, t])).values()];
-  const found = await existingTargets(q, unique);
-  for (const [source, targets] of deferred.references) assertAllFound(source, targets, found);
+  // One lookup for all the targets of the entries that may see everything, one for the others.
+  for (const everywhere of [true, false]) {
+    const entries = [...deferred.references].filter(([, r]) => r.everywhere === everywhere);
+    const all = entries.flatMap(([, r]) => r.targets);
+    if (all.length === 0) continue;
+    const found = await visibleTargets(ctx.access, q, all.map(asTarget), everywhere, ctx.settings.fhirBaseUrl);
+    for (const [source, r] of entries) assertAllFound(source, r.targets, found);
+  }
 }

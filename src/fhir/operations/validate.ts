@@ -4,8 +4,7 @@
  * [type]/[id]/$validate for a stored resource. Answers 200 with an OperationOutcome listing every issue.
  */
 import type { Parameters, Resource } from '@medplum/fhirtypes';
-import { assertAllowed } from '../../access/context';
-import { readCurrent } from '../../storage/repository';
+import { findVisible, gate } from '../../access/visible';
 import { reader, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { allOk, badRequest, issuesOutcome, notFound } from '../outcomes';
 import { assertResourceType } from '../resources';
@@ -14,7 +13,7 @@ const MODES = new Set(['create', 'update', 'delete']);
 
 export async function validateOperation(ctx: FhirContext, req: FhirRequest, type: string, id?: string): Promise<FhirResponse> {
   assertResourceType(type);
-  assertAllowed(ctx.access, 'operation', type);
+  gate(ctx.access, 'operation', type);
   let resource: unknown = req.body;
   let mode = req.query.get('mode') ?? undefined;
   const profiles = req.query.getAll('profile');
@@ -27,7 +26,8 @@ export async function validateOperation(ctx: FhirContext, req: FhirRequest, type
   }
   if (mode !== undefined && !MODES.has(mode)) throw badRequest(`Invalid mode: ${mode}`, 'mode');
   if (resource === undefined && id) {
-    const stored = await readCurrent(reader(ctx), type, id);
+    // Another patient's resource is not validated: it does not exist for the caller.
+    const stored = await findVisible(ctx.access, reader(ctx), 'operation', type, id, { fhirBaseUrl: ctx.settings.fhirBaseUrl });
     if (!stored || stored.deleted) throw notFound(`${type}/${id} not found`);
     resource = stored.resource;
   }
