@@ -117,8 +117,8 @@ export function criteriaConditions(
 
 /**
  * Which local reference targets ("Type/id") exist for the caller: every existing one for a caller who writes
- * the source type everywhere, else only those they may read (a reference to another patient's resource is
- * refused exactly like a reference to nothing).
+ * the source type everywhere, else only those they may read and their own record (a reference to another
+ * patient's resource is refused exactly like a reference to nothing).
  */
 export async function visibleTargets(
   access: AccessContext,
@@ -128,8 +128,14 @@ export async function visibleTargets(
   fhirBaseUrl?: string,
 ): Promise<Set<string>> {
   const byType = new Map<string, string[]>();
-  for (const t of targets) byType.set(t.type, [...(byType.get(t.type) ?? []), t.id]);
   const found = new Set<string>();
+  // The caller's own record (a patient's Patient, a practitioner's Practitioner) is no secret to them.
+  const own = access.caller.fhirUser;
+  if (!everywhere && own && targets.some((t) => `${t.type}/${t.id}` === own)) {
+    const [type, id] = own.split('/');
+    if ((await idsWhere(q, type, [id], [])).size > 0) found.add(own);
+  }
+  for (const t of targets) if (`${t.type}/${t.id}` !== own || everywhere) byType.set(t.type, [...(byType.get(t.type) ?? []), t.id]);
   for (const [type, ids] of byType) {
     const unique = [...new Set(ids)];
     if (everywhere) {

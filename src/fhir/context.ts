@@ -25,11 +25,8 @@ export interface FhirServices {
 
 /** Referential-integrity checks a transaction Bundle defers to its end (targets may be created later in it). */
 export interface DeferredChecks {
-  /**
-   * "Type/id" of every written resource -> the local targets it references, and whether the caller writes its
-   * type everywhere (then every existing target counts, else only those the caller may read).
-   */
-  references: Map<string, { targets: { targetType: string; targetId: string }[]; everywhere: boolean }>;
+  /** "Type/id" of every written resource -> the local targets it references, and how each is checked. */
+  references: Map<string, { plain: { targetType: string; targetId: string }[]; visible: { targetType: string; targetId: string }[] }>;
   /** "Type/id" of every resource deleted in the transaction. */
   deletes: Set<string>;
 }

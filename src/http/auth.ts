@@ -183,7 +183,7 @@ export function authRoutes(auth: Auth): ReturnType<Router['routes']> {
     ctx.body = await introspect(a, authorization(ctx), await readForm(ctx));
   });
   router.all('/oauth2/userinfo', cors, oauthErrors, async (ctx) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'POST') throw new OAuthError(405, 'invalid_request', 'Use GET or POST');
+    if (!['GET', 'HEAD', 'POST'].includes(ctx.method)) throw new OAuthError(405, 'invalid_request', 'Use GET or POST');
     ctx.body = await userinfo(a, authorization(ctx));
   });
 

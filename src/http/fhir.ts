@@ -31,7 +31,7 @@ export function fhirHandler(services: FhirServices, maxJsonBytes: number, authen
     if (!METHODS.has(ctx.method)) throw methodNotAllowed(`${ctx.method} is not supported`);
     const path = ctx.path.replace(/^\/fhir\/?/, '');
     // Authenticate before reading the body: an anonymous caller gets 401 without the server parsing anything.
-    const access = PUBLIC_PATHS.has(path) && ctx.method === 'GET' ? undefined : await authenticate(ctx.get('authorization') || undefined);
+    const access = PUBLIC_PATHS.has(path) && (ctx.method === 'GET' || ctx.method === 'HEAD') ? undefined : await authenticate(ctx.get('authorization') || undefined);
     assertAcceptsJson(ctx);
     const parsed = await readBody(ctx, maxJsonBytes);
     const query = new URLSearchParams(ctx.querystring);

@@ -69,6 +69,7 @@ describe('$validate', () => {
     const marker = `validate-${Date.now()}`;
     await s.request('POST', '/fhir/Patient/$validate', { resourceType: 'Patient', identifier: [{ system: 'urn:test:mrn', value: marker }] });
     const search = await s.request('GET', `/fhir/Patient?identifier=urn:test:mrn|${marker}`);
-    expect(search.body.entry).toHaveLength(0);
+    expect(search.body.total).toBe(0);
+    expect(search.body.entry).toBeUndefined();
   });
 });

@@ -125,7 +125,7 @@ async function batch(ctx: FhirContext, outer: FhirRequest, entries: Entry[], rou
       out.push({ response: { status: String(e.status), outcome: e.outcome } });
     }
   }
-  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: out } as Bundle };
+  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', ...(out.length > 0 ? { entry: out } : {}) } as Bundle };
 }
 
 function unexpected(err: unknown): OperationOutcomeError {
@@ -152,7 +152,7 @@ async function transaction(ctx: FhirContext, outer: FhirRequest, entries: Entry[
       }
     }
     await runDeferredChecks(inner, tx);
-    return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } as Bundle };
+    return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', ...(responses.length > 0 ? { entry: responses } : {}) } as Bundle };
   });
 }
 

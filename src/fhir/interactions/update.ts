@@ -83,6 +83,6 @@ export async function writeOver(
     // The one answer an invisible resource changes: its id is taken (src/access/visible.ts).
     throw conflict(`${type}/${id} cannot be created: the id is in use`);
   }
-  const v = await storeVersion(ctx, q, { resourceType: type, id, versionId: current ? current.versionId + 1 : 1, method, resource: next });
+  const v = await storeVersion(ctx, q, { resourceType: type, id, versionId: current ? current.versionId + 1 : 1, method, resource: next }, current?.resource);
   return writeResponse(creates ? 201 : 200, v, ctx.settings.fhirBaseUrl, req.prefer, `${creates ? 'Created' : 'Updated'} ${type}/${id}`);
 }

@@ -96,13 +96,34 @@ function localTargets(ctx: FhirContext, resource: Resource): ReferenceRow[] {
 }
 
 /**
- * Refuses references to local resources that do not exist for the caller (400 naming them): a resource the
- * caller may not read is refused exactly like a missing one, unless they write the source type everywhere.
+ * The local targets of a write, split by how they are checked: `plain` ones must exist, `visible` ones must
+ * exist for the caller (one they may not read is refused exactly like a missing one). A caller who writes the
+ * type everywhere, and a target the previous version already referenced, are checked plainly: neither tells
+ * the caller anything new.
  */
-export async function checkTargetsExist(ctx: FhirContext, q: Queryable, targets: ReferenceRow[], source: string, everywhere: boolean): Promise<void> {
-  if (targets.length === 0) return;
-  const found = await visibleTargets(ctx.access, q, targets.map(asTarget), everywhere, ctx.settings.fhirBaseUrl);
-  assertAllFound(source, targets, found);
+export interface TargetChecks {
+  plain: ReferenceRow[];
+  visible: ReferenceRow[];
+}
+
+const targetKey = (t: ReferenceRow) => `${t.targetType}/${t.targetId}`;
+
+function targetChecks(ctx: FhirContext, resource: Resource, previous: Resource | undefined, everywhere: boolean): TargetChecks {
+  const targets = ctx.settings.enforceReferentialIntegrityOnWrite ? localTargets(ctx, resource) : [];
+  if (everywhere) return { plain: targets, visible: [] };
+  const known = new Set(previous ? localTargets(ctx, previous).map(targetKey) : []);
+  return { plain: targets.filter((t) => known.has(targetKey(t))), visible: targets.filter((t) => !known.has(targetKey(t))) };
+}
+
+/** Refuses references to local resources that do not exist for the caller (400 naming them). */
+async function checkTargetsExist(ctx: FhirContext, q: Queryable, checks: TargetChecks[], sources: string[]): Promise<void> {
+  const found = new Set<string>();
+  for (const everywhere of [true, false]) {
+    const targets = checks.flatMap((c) => (everywhere ? c.plain : c.visible));
+    if (targets.length === 0) continue;
+    for (const t of await visibleTargets(ctx.access, q, targets.map(asTarget), everywhere, ctx.settings.fhirBaseUrl)) found.add(t);
+  }
+  checks.forEach((c, i) => assertAllFound(sources[i], [...c.plain, ...c.visible], found));
 }
 
 const asTarget = (t: ReferenceRow) => ({ type: t.targetType, id: t.targetId });
@@ -129,24 +150,26 @@ export async function checkNotReferenced(ctx: FhirContext, q: Queryable, resourc
 
 /**
  * Stamps meta and writes one version. Inside a transaction Bundle, integrity checks are deferred to its
- * end; otherwise they run here, in the same database transaction as the write.
+ * end; otherwise they run here, in the same database transaction as the write. `previous`: the content of the
+ * version this one replaces, if any.
  */
 export async function storeVersion(
   ctx: FhirContext,
   q: Queryable,
   v: Omit<NewVersion, 'lastUpdated'>,
+  previous?: Resource,
 ): Promise<StoredVersion> {
   const lastUpdated = new Date().toISOString();
   const resource = v.resource ? withMeta(v.resource, v.id, v.versionId, lastUpdated) : undefined;
   const key = `${v.resourceType}/${v.id}`;
   if (resource) {
-    const targets = ctx.settings.enforceReferentialIntegrityOnWrite ? localTargets(ctx, resource) : [];
-    const everywhere = writesEverywhere(ctx.access, v.versionId === 1 ? 'create' : 'update', v.resourceType);
+    const everywhere = writesEverywhere(ctx.access, previous ? 'update' : 'create', v.resourceType);
+    const checks = targetChecks(ctx, resource, previous, everywhere);
     if (ctx.deferred) {
-      ctx.deferred.references.set(key, { targets, everywhere });
+      ctx.deferred.references.set(key, checks);
       ctx.deferred.deletes.delete(key);
-    } else {
-      await checkTargetsExist(ctx, q, targets, key, everywhere);
+    } else if (checks.plain.length + checks.visible.length > 0) {
+      await checkTargetsExist(ctx, q, [checks], [key]);
     }
   } else if (ctx.deferred) {
     ctx.deferred.deletes.add(key);
@@ -172,12 +195,6 @@ export async function runDeferredChecks(ctx: FhirContext, q: Queryable): Promise
     const [type, id] = key.split('/');
     await checkNotReferenced(ctx, q, type, id);
   }
-  // One lookup for all the targets of the entries that may see everything, one for the others.
-  for (const everywhere of [true, false]) {
-    const entries = [...deferred.references].filter(([, r]) => r.everywhere === everywhere);
-    const all = entries.flatMap(([, r]) => r.targets);
-    if (all.length === 0) continue;
-    const found = await visibleTargets(ctx.access, q, all.map(asTarget), everywhere, ctx.settings.fhirBaseUrl);
-    for (const [source, r] of entries) assertAllFound(source, r.targets, found);
-  }
+  const entries = [...deferred.references];
+  if (entries.length > 0) await checkTargetsExist(ctx, q, entries.map(([, c]) => c), entries.map(([source]) => source));
 }

@@ -42,7 +42,11 @@ function build(ctx: FhirContext): CapabilityStatement {
     ...searchCapabilities(type),
     operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
   }));
-  for (const r of resource) if (r.supportedProfile?.length === 0) delete r.supportedProfile;
+  // R4 JSON has no empty arrays (https://hl7.org/fhir/R4/json.html)
+  for (const r of resource) {
+    const fields = r as unknown as Record<string, unknown>;
+    for (const [key, value] of Object.entries(fields)) if (Array.isArray(value) && value.length === 0) delete fields[key];
+  }
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
