@@ -81,7 +81,8 @@ export async function readCurrentWhere(
   const b = new SqlBuilder();
   const where = [`r.resource_type = ${b.p(resourceType)}`, `r.id = ${b.p(id)}`, 'NOT r.deleted', ...compileConditions(b, conditions, 'r')];
   const sql = `SELECT ${COLUMNS} FROM resources r WHERE ${where.join(' AND ')}${opts.forUpdate ? ' FOR UPDATE OF r' : ''}`;
-  const r = await q.query<Row>(sql, b.params);
+  // One caller's conditions have one shape (their compartment): planned once per connection.
+  const r = await q.query<Row>(sql, b.params, statementName('read_where', sql));
   return r.rows[0] ? toVersion(r.rows[0]) : undefined;
 }
 
