@@ -5,6 +5,7 @@
 import type { Middleware } from 'koa';
 import { logger } from '../logger';
 import { notFound, OperationOutcomeError, outcome, serverError } from '../fhir/outcomes';
+import { DatabaseUnavailableError } from '../storage/database';
 import { writeResource } from './respond';
 
 function fromHttpError(err: { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string }): OperationOutcomeError | undefined {
@@ -17,13 +18,20 @@ function fromHttpError(err: { status?: number; statusCode?: number; type?: strin
   return new OperationOutcomeError(status, outcome('error', code, err.expose && err.message ? err.message : 'Bad request'));
 }
 
+/** The database is down or restarting: an outage a client can act on (retry), not a server fault. */
+function unavailable(): OperationOutcomeError {
+  return new OperationOutcomeError(503, outcome('error', 'transient', 'The database is unavailable; retry shortly'), { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+}
+
+const RETRY_AFTER_SECONDS = 5;
+
 export function outcomeErrors(): Middleware {
   return async (ctx, next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw notFound(`No route for ${ctx.method} ${ctx.path}`);
     } catch (err) {
-      let e = err instanceof OperationOutcomeError ? err : fromHttpError(err as object);
+      let e = err instanceof OperationOutcomeError ? err : err instanceof DatabaseUnavailableError ? unavailable() : fromHttpError(err as object);
       if (!e) {
         logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: ctx.method, route: ctx.state.route }, 'unhandled error');
         e = serverError();

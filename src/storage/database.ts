@@ -29,6 +29,44 @@ export interface Database extends Queryable {
 }
 
 const SLOW_QUERY_MS = 500;
+/** How long /readyz waits for the database before saying it is not ready. */
+const PING_TIMEOUT_MS = 2000;
+/** How long a request waits for a pooled connection (all busy, or the server unreachable). */
+const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * The database cannot be reached (down, restarting, failing over, or every connection busy past the pool's
+ * wait): an outage the client may retry, answered 503 with Retry-After (src/http/errors.ts), never a crash.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The database is unavailable');
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** Connection-class failures (https://www.postgresql.org/docs/current/errcodes-appendix.html: 08, 57P01-57P03). */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof DatabaseUnavailableError) return true;
+  const code = pgErrorCode(err);
+  if (code && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')) return true;
+  const message = String((err as Error)?.message ?? '');
+  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i.test(
+    message,
+  );
+}
+
+function asUnavailable(err: unknown): unknown {
+  return isConnectionError(err) && !(err instanceof DatabaseUnavailableError) ? new DatabaseUnavailableError(err) : err;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 function timed<T>(sql: string, run: () => Promise<T>): Promise<T> {
   const start = performance.now();
@@ -43,38 +81,54 @@ class PostgresDatabase implements Database {
   constructor(private readonly pool: Pool) {}
 
   async query<T>(sql: string, params: unknown[] = [], name?: string): Promise<QueryResult<T>> {
-    const r = await timed(sql, () => this.pool.query({ text: sql, values: params, name }));
-    return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    try {
+      const r = await timed(sql, () => this.pool.query({ text: sql, values: params, name }));
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      throw asUnavailable(err);
+    }
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const client: PoolClient = await this.pool.connect();
+    const client: PoolClient = await this.pool.connect().catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
+    // A held client whose connection dies (the server restarts, fails over) emits 'error': without a listener
+    // that is an unhandled 'error' event, which ends the process. The failure reaches the request through the
+    // query in flight; the client is then discarded, not returned to the pool.
+    let broken: unknown;
+    const onError = (err: unknown) => {
+      broken ??= err;
+      logger.warn({ err: (err as Error)?.message }, 'database connection lost during a transaction');
+    };
+    client.on('error', onError);
     const tx: Queryable = {
       query: async <R>(sql: string, params: unknown[] = [], name?: string) => {
-        const r = await timed(sql, () => client.query({ text: sql, values: params, name }));
-        return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+        try {
+          const r = await timed(sql, () => client.query({ text: sql, values: params, name }));
+          return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+        } catch (err) {
+          if (isConnectionError(err)) broken ??= err;
+          throw asUnavailable(err);
+        }
       },
     };
     try {
-      await client.query('BEGIN');
+      await tx.query('BEGIN');
       const result = await fn(tx);
-      await client.query('COMMIT');
+      await tx.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      if (!broken) await client.query('ROLLBACK').catch((e: unknown) => (broken ??= e));
+      throw asUnavailable(err);
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken ? (broken instanceof Error ? broken : new Error('connection lost')) : undefined);
     }
   }
 
   async ping(): Promise<boolean> {
-    try {
-      await this.pool.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
-    }
+    return withTimeout(this.pool.query('SELECT 1').then(() => true), PING_TIMEOUT_MS).catch(() => false);
   }
 
   close(): Promise<void> {
@@ -148,7 +202,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     // A fixed-size pool (as HikariCP's default): a connection, once opened, stays. pg's default closes one after
     // 10 s idle, and the next burst of traffic then waits for new backends to start and to load their catalog
     // caches and plans: p95 at half load went from 10 ms to over 300 ms for the first seconds after a pause.
-    const pool = new Pool({ connectionString: opts.databaseUrl, max: opts.poolSize, min: opts.poolSize, options: '-c jit=off' });
+    // connectionTimeoutMillis: during an outage a request waits this long for a connection, then gets a 503.
+    const pool = new Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize,
+      min: opts.poolSize,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      options: '-c jit=off',
+    });
     // An idle client losing its connection must not crash the process; the next checkout reconnects.
     pool.on('error', (err) => logger.error({ err: err.message }, 'idle database client error'));
     return new PostgresDatabase(pool);

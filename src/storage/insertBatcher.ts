@@ -8,7 +8,7 @@
  * Every create still commits before it is answered, and a failure stays its own: when a grouped statement
  * fails, its members are retried one by one, so only the resource that caused it fails.
  */
-import type { Queryable } from './database';
+import { isConnectionError, type Queryable } from './database';
 import { insertVersions, type NewVersion } from './repository';
 
 interface Pending {
@@ -78,8 +78,9 @@ export class InsertBatcher {
       const written = await insertVersions(this.db, batch.map((p) => p.version), this.fhirBaseUrl);
       batch.forEach((p, i) => p.resolve(written[i]));
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0].reject(err);
+      // One member alone, or the database gone: every member meets the same failure.
+      if (batch.length === 1 || isConnectionError(err)) {
+        for (const p of batch) p.reject(err);
         return;
       }
       // Nothing of the failed statement was written: each member now goes alone and meets its own outcome.

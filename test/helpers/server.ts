@@ -47,7 +47,8 @@ const DEFAULT_ENV = {
  */
 export async function startServer(env: Record<string, string> = {}, deps: Pick<AppDeps, 'mailer'> = {}): Promise<TestServer> {
   env = { ...DEFAULT_ENV, ...env };
-  const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: 'memory://', poolSize: 10 });
+  // env.DATABASE_URL: a database of the test's own (e.g. a private cluster it restarts)
+  const db = await openDatabase({ databaseUrl: env.DATABASE_URL ?? process.env.DATABASE_URL, dataDir: 'memory://', poolSize: 10 });
   await migrate(db, join(projectRoot(), 'migrations'));
   loadDefinitions();
   const placeholder = loadConfig({ ...process.env, PORT: '0', ...env });

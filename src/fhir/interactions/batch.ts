@@ -13,6 +13,7 @@ import { isKnownResourceType } from '../definitions';
 import { badRequest, OperationOutcomeError, preconditionFailed, serverError } from '../outcomes';
 import { newResourceId } from '../resources';
 import { logger } from '../../logger';
+import { isConnectionError } from '../../storage/database';
 import { create } from './create';
 import { matchCriteria, runDeferredChecks } from './write';
 
@@ -129,6 +130,8 @@ async function batch(ctx: FhirContext, outer: FhirRequest, entries: Entry[], rou
 }
 
 function unexpected(err: unknown): OperationOutcomeError {
+  // The database going away fails the whole batch with 503 (src/http/errors.ts), not each entry with 500.
+  if (isConnectionError(err)) throw err;
   logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack }, 'batch entry failed');
   return serverError();
 }
