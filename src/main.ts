@@ -13,6 +13,18 @@ import { migrate } from './storage/migrate';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  if (!config.databaseUrl) {
+    // PGlite runs PostgreSQL with fsync off (-F) and its Node filesystem's sync does nothing: a process crash
+    // loses nothing acknowledged, a power loss or an operating-system crash can.
+    const embedded = { database: 'embedded', dataDir: config.dataDir };
+    const why = 'the embedded database (PGlite) is for development, demos and a single small node: it never fsyncs, so a power loss or OS crash can lose acknowledged writes';
+    if (config.production) logger.warn(embedded, `NODE_ENV=production without DATABASE_URL: ${why}. Set DATABASE_URL to a PostgreSQL server.`);
+    else logger.info(embedded, `no DATABASE_URL: ${why}`);
+  }
+  logger.info(
+    { adminClient: config.auth.bootstrapClientId ?? null },
+    config.auth.bootstrapClientId ? 'admin client configured (BOOTSTRAP_CLIENT_ID)' : 'no admin client: BOOTSTRAP_CLIENT_ID and BOOTSTRAP_CLIENT_SECRET are unset',
+  );
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: join(config.dataDir, 'pglite'),

@@ -29,6 +29,8 @@ export interface Config {
   /** HAPI's default: refuse writing a reference to a local resource that does not exist. */
   enforceReferentialIntegrityOnWrite: boolean;
   logLevel: string;
+  /** NODE_ENV=production: the embedded database is then a loud warning at start. */
+  production: boolean;
   shutdownTimeoutMs: number;
   /** SMTP server for outgoing mail (`smtp://user:pass@host:587`); unset: mail is logged, not sent. */
   smtpUrl?: string;
@@ -70,8 +72,20 @@ function bool(value: string | undefined, fallback: boolean): boolean {
   return !['false', '0', 'no', 'off'].includes(value.toLowerCase());
 }
 
+/** A shorter bootstrap secret is refused at start: it guards `system/*.*` (every record of every patient). */
+export const MIN_BOOTSTRAP_SECRET_LENGTH = 32;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = int(env.PORT, 8080, 'PORT');
+  if (env.BOOTSTRAP_CLIENT_SECRET && env.BOOTSTRAP_CLIENT_SECRET.length < MIN_BOOTSTRAP_SECRET_LENGTH) {
+    throw new Error(
+      `BOOTSTRAP_CLIENT_SECRET is ${env.BOOTSTRAP_CLIENT_SECRET.length} characters long; it must have at least ${MIN_BOOTSTRAP_SECRET_LENGTH} ` +
+        '(e.g. `openssl rand -base64 32`)',
+    );
+  }
+  if (!!env.BOOTSTRAP_CLIENT_ID !== !!env.BOOTSTRAP_CLIENT_SECRET) {
+    throw new Error('BOOTSTRAP_CLIENT_ID and BOOTSTRAP_CLIENT_SECRET go together: set both or neither');
+  }
   const dbPoolSize = int(env.DB_POOL_SIZE, 20, 'DB_POOL_SIZE');
   const baseUrl = (env.BASE_URL || `http://localhost:${port}`).replace(/\/+$/, '');
   return {
@@ -87,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     enforceReferentialIntegrityOnDelete: bool(env.ENFORCE_REFERENTIAL_INTEGRITY_ON_DELETE, true),
     enforceReferentialIntegrityOnWrite: bool(env.ENFORCE_REFERENTIAL_INTEGRITY_ON_WRITE, true),
     logLevel: env.LOG_LEVEL || 'info',
+    production: env.NODE_ENV === 'production',
     shutdownTimeoutMs: int(env.SHUTDOWN_TIMEOUT_MS, 25000, 'SHUTDOWN_TIMEOUT_MS'),
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM || 'Health&Med <no-reply@healthmed.com.br>',

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { Pool, type PoolClient } from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { logger } from '../logger';
+import { lockDataDir, type DirLock } from './dataDirLock';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -149,7 +150,10 @@ class Mutex {
 class PGliteDatabase implements Database {
   readonly kind = 'pglite';
   private readonly mutex = new Mutex();
-  constructor(private readonly db: PGlite) {}
+  constructor(
+    private readonly db: PGlite,
+    private readonly lock?: DirLock,
+  ) {}
 
   private async raw<T>(sql: string, params: unknown[]): Promise<QueryResult<T>> {
     const r = await timed(sql, () => this.db.query<T>(sql, params));
@@ -185,7 +189,7 @@ class PGliteDatabase implements Database {
   }
 
   close(): Promise<void> {
-    return this.mutex.run(() => this.db.close());
+    return this.mutex.run(() => this.db.close()).finally(() => this.lock?.release());
   }
 }
 
@@ -216,8 +220,15 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   }
   const { PGlite } = await import('@electric-sql/pglite');
   if (!opts.dataDir.startsWith('memory://')) mkdirSync(opts.dataDir, { recursive: true });
-  const db = await PGlite.create(opts.dataDir);
-  return new PGliteDatabase(db);
+  if (opts.dataDir.startsWith('memory://')) return new PGliteDatabase(await PGlite.create(opts.dataDir));
+  // One server per data directory: a second one refuses to start, naming the holder (dataDirLock.ts).
+  const lock = lockDataDir(opts.dataDir);
+  try {
+    return new PGliteDatabase(await PGlite.create(opts.dataDir), lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }
 
 /** PostgreSQL error code of a driver error, if any (https://www.postgresql.org/docs/current/errcodes-appendix.html). */

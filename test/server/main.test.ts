@@ -35,7 +35,7 @@ test('serves FHIR, then on SIGTERM finishes in-flight requests and exits 0', asy
   const port = await freePort();
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
     cwd: projectRoot(),
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', BOOTSTRAP_CLIENT_ID: 'main-admin', BOOTSTRAP_CLIENT_SECRET: 'main-admin-secret-0123456789' },
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', BOOTSTRAP_CLIENT_ID: 'main-admin', BOOTSTRAP_CLIENT_SECRET: 'main-admin-secret-0123456789abcdef' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -48,7 +48,7 @@ test('serves FHIR, then on SIGTERM finishes in-flight requests and exits 0', asy
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from('main-admin:main-admin-secret-0123456789').toString('base64')}`,
+        authorization: `Basic ${Buffer.from('main-admin:main-admin-secret-0123456789abcdef').toString('base64')}`,
       },
       body: 'grant_type=client_credentials&scope=system%2F*.*',
     });
