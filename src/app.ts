@@ -49,6 +49,7 @@ export function createApp(deps: AppDeps): Koa {
       fhirBaseUrl,
       enforceReferentialIntegrityOnWrite: config.enforceReferentialIntegrityOnWrite,
       enforceReferentialIntegrityOnDelete: config.enforceReferentialIntegrityOnDelete,
+      limits: config.limits,
     },
   };
   const auth = createAuth({ config, db, fhir: services, mailer: deps.mailer });

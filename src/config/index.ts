@@ -23,6 +23,10 @@ export interface Config {
   /** The most creates written together in one statement. */
   createBatchMax: number;
   maxJsonBytes: number;
+  /** What one request may ask of the server (README "Limits"): past them, 400 with an OperationOutcome. */
+  limits: Limits;
+  /** Longest a single SQL statement may run (ms, 0: no limit): no query outlives the request that sent it. */
+  dbStatementTimeoutMs: number;
   profilesDir: string;
   /** HAPI's default: refuse deleting a resource that others still reference. */
   enforceReferentialIntegrityOnDelete: boolean;
@@ -36,6 +40,20 @@ export interface Config {
   smtpUrl?: string;
   mailFrom: string;
   auth: AuthConfig;
+}
+
+/** Request limits (README "Limits"). */
+export interface Limits {
+  /** Times one search parameter (with any modifier) may repeat in a query (`name=a&name=b`: 2). */
+  searchMaxRepeats: number;
+  /** Values in one comma-separated OR list (`code=a,b,c`: 3). */
+  searchMaxOrValues: number;
+  /** Conditions in one search: every value of every parameter, `_has` and chained ones included. */
+  searchMaxConditions: number;
+  /** Links in one chain (`subject:Patient.organization.name`: 2) or nested `_has`. */
+  searchMaxChainDepth: number;
+  /** Entries in one batch or transaction Bundle. */
+  bundleMaxEntries: number;
 }
 
 /** The authorization server (CONTRACT section 4). */
@@ -97,6 +115,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     createWriters: Math.max(1, int(env.CREATE_WRITERS, 1, 'CREATE_WRITERS')),
     createBatchMax: Math.max(1, int(env.CREATE_BATCH_MAX, 64, 'CREATE_BATCH_MAX')),
     maxJsonBytes: Math.floor(int(env.MAX_JSON_MB, 16, 'MAX_JSON_MB') * 1024 * 1024),
+    limits: {
+      searchMaxRepeats: Math.max(1, int(env.SEARCH_MAX_REPEATS, 10, 'SEARCH_MAX_REPEATS')),
+      searchMaxOrValues: Math.max(1, int(env.SEARCH_MAX_OR_VALUES, 100, 'SEARCH_MAX_OR_VALUES')),
+      searchMaxConditions: Math.max(1, int(env.SEARCH_MAX_CONDITIONS, 200, 'SEARCH_MAX_CONDITIONS')),
+      searchMaxChainDepth: Math.max(1, int(env.SEARCH_MAX_CHAIN_DEPTH, 4, 'SEARCH_MAX_CHAIN_DEPTH')),
+      bundleMaxEntries: Math.max(1, int(env.BUNDLE_MAX_ENTRIES, 5000, 'BUNDLE_MAX_ENTRIES')),
+    },
+    dbStatementTimeoutMs: int(env.DB_STATEMENT_TIMEOUT_MS, 30000, 'DB_STATEMENT_TIMEOUT_MS'),
     profilesDir: resolve(env.FHIR_PROFILES_DIR || join(projectRoot(), 'fhir-profiles')),
     enforceReferentialIntegrityOnDelete: bool(env.ENFORCE_REFERENTIAL_INTEGRITY_ON_DELETE, true),
     enforceReferentialIntegrityOnWrite: bool(env.ENFORCE_REFERENTIAL_INTEGRITY_ON_WRITE, true),

@@ -3,6 +3,7 @@
  * FhirRequest, the router answers a FhirResponse. Batch and transaction entries go through the same path.
  */
 import type { Resource } from '@medplum/fhirtypes';
+import type { Limits } from '../config';
 import type { AccessContext } from '../access/context';
 import type { Database, Queryable } from '../storage/database';
 import type { InsertBatcher } from '../storage/insertBatcher';
@@ -13,6 +14,8 @@ export interface FhirSettings {
   fhirBaseUrl: string;
   enforceReferentialIntegrityOnWrite: boolean;
   enforceReferentialIntegrityOnDelete: boolean;
+  /** What one request may ask (README "Limits"). */
+  limits: Limits;
 }
 
 export interface FhirServices {
