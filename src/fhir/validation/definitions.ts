@@ -12,6 +12,8 @@ import type { ConstraintSource, Invariant } from './invariants';
 import { compileInvariants } from './invariants';
 import type { PrimitiveRule } from './primitives';
 import { buildPrimitiveRules } from './primitives';
+import type { Binding } from './terminology';
+import { bindingOf, CODED_TYPES, Terminology } from './terminology';
 
 export interface ElementModel {
   /** Element name as defined, e.g. `value[x]`. */
@@ -25,6 +27,10 @@ export interface ElementModel {
   readonly jsonKeys: string[];
   /** Error invariants declared on the element, minus those its type already declares. */
   readonly invariants: Invariant[];
+  /** The value set a coded element (code, Coding, CodeableConcept) is bound to, when required, extensible or preferred. */
+  readonly binding?: Binding;
+  /** Resource types a Reference element may point to (from its targetProfiles); undefined: any. */
+  readonly targetTypes?: ReadonlySet<string>;
 }
 
 export interface PropertyModel {
@@ -62,6 +68,7 @@ export class Definitions {
   readonly invariantCache = new Map<string, Invariant>();
   /** Keys of every invariant in the base specification (checked by the base walk, never again by a profile). */
   readonly baseInvariantKeys = new Set<string>();
+  readonly terminology = new Terminology();
 
   constructor() {
     const { types, resources } = baseDefinitions() as { types: Bundle; resources: Bundle };
@@ -78,6 +85,10 @@ export class Definitions {
         }
         if (ed.type?.length === 1 && ed.type[0].code?.startsWith(SYSTEM_TYPE_PREFIX)) {
           this.systemTypedPaths.add(ed.path as string);
+        }
+        // Required bindings are checked on every write: expand their value sets now, not on a first request.
+        if (ed.binding?.strength === 'required' && ed.binding.valueSet) {
+          this.terminology.expansion(ed.binding.valueSet);
         }
       }
     }
@@ -150,8 +161,29 @@ export class Definitions {
       isArray: !!element.isArray,
       jsonKeys: choice ? element.type.map((t) => base + t.code.charAt(0).toUpperCase() + t.code.slice(1)) : [name],
       invariants: compileInvariants(own as ConstraintSource[], this.invariantCache),
+      binding: element.type.some((t) => CODED_TYPES.has(t.code)) ? bindingOf(element.binding) : undefined,
+      targetTypes: targetTypes(element),
     };
   }
+}
+
+const BASE_PROFILE = 'http://hl7.org/fhir/StructureDefinition/';
+
+/** Reference(Patient | Group): the types named by the base targetProfiles; undefined when any resource may be the target. */
+function targetTypes(element: InternalSchemaElement): Set<string> | undefined {
+  const reference = element.type.find((t) => t.code === 'Reference');
+  if (!reference?.targetProfile?.length) {
+    return undefined;
+  }
+  const types = new Set<string>();
+  for (const url of reference.targetProfile) {
+    const name = url.startsWith(BASE_PROFILE) ? url.slice(BASE_PROFILE.length) : undefined;
+    if (!name || name === 'Resource' || name === 'DomainResource') {
+      return undefined;
+    }
+    types.add(name);
+  }
+  return types;
 }
 
 function structureDefinitions(bundle: Bundle): StructureDefinition[] {

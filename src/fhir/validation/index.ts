@@ -63,21 +63,22 @@ class Validator implements FhirValidator {
   }
 
   validate(resource: unknown, options?: ValidateOptions): OperationOutcomeIssue[] {
-    return this.run(resource, options).issues;
+    return this.run(resource, options, true).issues;
   }
 
   assertValid(resource: unknown, options?: ValidateOptions): void {
-    const out = this.run(resource, options);
+    const out = this.run(resource, options, false);
     if (out.hasErrors) {
       throw new OperationOutcomeError(out.errorCounts.base > 0 ? 400 : 422, issuesOutcome(out.issues));
     }
   }
 
-  private run(resource: unknown, options: ValidateOptions | undefined): IssueCollector {
+  /** `bindingWarnings`: also judge extensible and preferred bindings ($validate; a write keeps only errors). */
+  private run(resource: unknown, options: ValidateOptions | undefined, bindingWarnings: boolean): IssueCollector {
     const out = new IssueCollector();
     const hooks = this.hooks(out, options?.profiles ?? []);
     try {
-      new StructureValidator(this.definitions, out, hooks).resource(resource, undefined, undefined);
+      new StructureValidator(this.definitions, out, hooks, bindingWarnings).resource(resource, undefined, undefined);
     } catch (err) {
       // Pathological input (e.g. a stack overflow on absurd nesting) is bad content, never a server error.
       if (err instanceof RangeError) {

@@ -9,17 +9,48 @@ import type { IssueCode } from '../outcomes';
 /** base: the R4 specification itself; profile: a StructureDefinition constraint; rule: CPF/CRM identifiers. */
 export type RuleSet = 'base' | 'profile' | 'rule';
 
+/**
+ * An OperationOutcome lists at most this many issues; the rest are counted in a last one. A body of a million
+ * bad extensions gets a short answer, not one a hundred times its size.
+ */
+export const MAX_ISSUES = 100;
+
 export class IssueCollector {
-  readonly issues: OperationOutcomeIssue[] = [];
+  private readonly listed: OperationOutcomeIssue[] = [];
+  private omitted = { errors: 0, warnings: 0 };
   readonly errorCounts: Record<RuleSet, number> = { base: 0, profile: 0, rule: 0 };
 
   error(ruleSet: RuleSet, code: IssueCode, diagnostics: string, expression: string): void {
     this.errorCounts[ruleSet]++;
-    this.issues.push({ severity: 'error', code, diagnostics, expression: [expression] });
+    if (this.listed.length < MAX_ISSUES) {
+      this.listed.push({ severity: 'error', code, diagnostics, expression: [expression] });
+    } else {
+      this.omitted.errors++;
+    }
   }
 
   warning(code: IssueCode, diagnostics: string, expression: string): void {
-    this.issues.push({ severity: 'warning', code, diagnostics, expression: [expression] });
+    if (this.listed.length < MAX_ISSUES) {
+      this.listed.push({ severity: 'warning', code, diagnostics, expression: [expression] });
+    } else {
+      this.omitted.warnings++;
+    }
+  }
+
+  /** The issues found: the first MAX_ISSUES, then one that counts those not listed. */
+  get issues(): OperationOutcomeIssue[] {
+    const { errors, warnings } = this.omitted;
+    if (errors + warnings === 0) {
+      return this.listed;
+    }
+    return [
+      ...this.listed,
+      {
+        severity: errors > 0 ? 'error' : 'warning',
+        code: 'too-costly',
+        diagnostics: `${errors + warnings} more issue(s) not listed (${errors} error(s), ${warnings} warning(s)): only the first ${MAX_ISSUES} are`,
+      },
+    ];
   }
 
   get hasErrors(): boolean {

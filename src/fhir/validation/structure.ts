@@ -12,6 +12,8 @@ import { CPF_SYSTEM, CRM_SYSTEM, isValidCpf, isValidCrm } from './identifiers';
 import type { Invariant, InvariantScope } from './invariants';
 import type { IssueCollector } from './issues';
 import { abbreviate } from './primitives';
+import type { Binding, Expansion } from './terminology';
+import { describeCodes } from './terminology';
 import { checkNarrativeDiv } from './xhtml';
 
 type Json = Record<string, unknown>;
@@ -34,6 +36,8 @@ export class StructureValidator {
     private readonly definitions: Definitions,
     private readonly out: IssueCollector,
     private readonly hooks?: ProfileHooks,
+    /** $validate: codes outside an extensible or preferred binding's value set are reported as warnings. */
+    private readonly bindingWarnings = false,
   ) {}
 
   /** Validates a resource. `container` is given for a contained resource (its %rootResource is the container's). */
@@ -61,6 +65,9 @@ export class StructureValidator {
       this.out.error('base', 'value', `Invalid resource id: ${problem}`, `${here}.id`);
     }
     this.properties(value, model, here, scope, depth);
+    if (Array.isArray(value.contained)) {
+      this.containedIds(value.contained, here);
+    }
     this.invariants(model.invariants, self, here, scope);
     this.hooks?.resource(value, here, scope, path === undefined);
   }
@@ -172,6 +179,8 @@ export class StructureValidator {
       const problem = (prop.primitive as NonNullable<PropertyModel['primitive']>).check(value);
       if (problem) {
         this.out.error('base', 'value', `Invalid ${prop.type}: ${problem}`, here);
+      } else if (prop.type === 'code' && prop.element.binding) {
+        this.code(value as string, prop.element.binding, here);
       } else if (prop.type === 'xhtml') {
         const narrative = checkNarrativeDiv(value as string);
         if (narrative) {
@@ -239,10 +248,120 @@ export class StructureValidator {
     const typed: TypedValue = { type: prop.type, value };
     this.invariants(model.invariants, typed, here, scope);
     this.invariants(prop.element.invariants, typed, here, scope);
-    if (prop.type === 'Identifier') {
+    const binding = prop.element.binding;
+    if (binding && (prop.type === 'Coding' || prop.type === 'CodeableConcept')) {
+      this.coded(value, prop.type, binding, here);
+    }
+    if (prop.type === 'Reference') {
+      this.reference(value, prop, here);
+    } else if (prop.type === 'Identifier') {
       this.identifier(value, here);
     } else if (prop.type === 'Extension') {
       this.hooks?.extension(value, here, scope);
+    }
+  }
+
+  /** The expansion to check a binding against; undefined when it is not checked (not expandable, or a warning not wanted). */
+  private expansion(binding: Binding): Expansion | undefined {
+    if (binding.strength !== 'required' && !this.bindingWarnings) {
+      return undefined;
+    }
+    return this.definitions.terminology.bound(binding);
+  }
+
+  private bindingIssue(binding: Binding, expansion: Expansion, what: string, here: string): void {
+    const message = `${what} is not in the value set '${binding.valueSet}'${describeCodes(expansion)}, which is ${binding.strength} here`;
+    if (binding.strength === 'required') {
+      this.out.error('base', 'code-invalid', message, here);
+    } else {
+      this.out.warning('code-invalid', message, here);
+    }
+  }
+
+  /** A `code` element: https://hl7.org/fhir/R4/terminologies.html#strength */
+  private code(value: string, binding: Binding, here: string): void {
+    const expansion = this.expansion(binding);
+    if (expansion && !expansion.codes.has(value)) {
+      this.bindingIssue(binding, expansion, `The code '${abbreviate(value)}'`, here);
+    }
+  }
+
+  /**
+   * A Coding, or a CodeableConcept (one of its codings must be in the value set). Only codings with a code are
+   * judged; a concept given as text alone is not refused, and a coding without a system is judged by its code.
+   */
+  private coded(value: Json, type: 'Coding' | 'CodeableConcept', binding: Binding, here: string): void {
+    const expansion = this.expansion(binding);
+    if (!expansion) {
+      return;
+    }
+    const codings = type === 'Coding' ? [value] : Array.isArray(value.coding) ? (value.coding as unknown[]) : [];
+    let judged: string | undefined;
+    for (const coding of codings) {
+      if (!isObject(coding) || typeof coding.code !== 'string') {
+        continue;
+      }
+      const inSet = typeof coding.system === 'string' ? expansion.codings.has(`${coding.system}|${coding.code}`) : expansion.codes.has(coding.code);
+      if (inSet) {
+        return;
+      }
+      judged ??= typeof coding.system === 'string' ? `${abbreviate(coding.system)}|${abbreviate(coding.code)}` : abbreviate(coding.code);
+    }
+    if (judged !== undefined) {
+      const what = type === 'Coding' ? `The coding '${judged}'` : codings.length > 1 ? 'None of the codings' : `The coding '${judged}'`;
+      this.bindingIssue(binding, expansion, what, type === 'Coding' ? here : `${here}.coding`);
+    }
+  }
+
+  /** https://hl7.org/fhir/R4/references.html#contained: a contained resource is found by its id, so ids are unique. */
+  private containedIds(contained: unknown[], here: string): void {
+    const seen = new Set<string>();
+    contained.forEach((c, i) => {
+      const id = isObject(c) ? c.id : undefined;
+      if (typeof id !== 'string') {
+        return;
+      }
+      if (seen.has(id)) {
+        this.out.error('base', 'duplicate', `Two contained resources have the id '${abbreviate(id)}'`, `${here}.contained[${i}].id`);
+      }
+      seen.add(id);
+    });
+  }
+
+  /**
+   * Reference.reference (https://hl7.org/fhir/R4/references.html#Reference): `Type/id` (optionally with
+   * `/_history/vid`), an absolute http(s) URL, `#id` of a contained resource, `urn:uuid:`/`urn:oid:` (resolved in a
+   * transaction), or a conditional `Type?criteria` (resolved at write). Anything else (`javascript:`, `file:`,
+   * `../x`, an id of 100 KB) is refused, as is a target type the element does not allow.
+   */
+  private reference(value: Json, prop: PropertyModel, here: string): void {
+    const ref = value.reference;
+    const targets = prop.element.targetTypes;
+    let targetType: string | undefined;
+    if (typeof ref === 'string') {
+      const parsed = parseReference(ref);
+      if (parsed === undefined) {
+        this.out.error('base', 'value', `Invalid reference '${abbreviate(ref)}': expected Type/id, an absolute http(s) URL, #id, urn:uuid: or Type?criteria`, `${here}.reference`);
+        return;
+      }
+      if (parsed.type !== undefined && !this.definitions.resourceTypes.has(parsed.type)) {
+        if (parsed.relative) {
+          this.out.error('base', 'value', `Invalid reference '${abbreviate(ref)}': unknown resource type '${abbreviate(parsed.type)}'`, `${here}.reference`);
+          return;
+        }
+      } else {
+        targetType = parsed.type;
+      }
+    }
+    if (typeof value.type === 'string' && this.definitions.resourceTypes.has(value.type)) {
+      if (targetType !== undefined && targetType !== value.type) {
+        this.out.error('base', 'value', `The reference is to a ${targetType}, but Reference.type says ${value.type}`, `${here}.type`);
+        return;
+      }
+      targetType ??= value.type;
+    }
+    if (targets && targetType !== undefined && !targets.has(targetType)) {
+      this.out.error('base', 'structure', `${prop.element.path} may refer to ${[...targets].join(', ')}, not ${targetType}`, `${here}.reference`);
     }
   }
 
@@ -280,6 +399,31 @@ export class StructureValidator {
       }
     }
   }
+}
+
+const ID = '[A-Za-z0-9\\-.]{1,64}';
+const RELATIVE_REFERENCE = new RegExp(`^([A-Z][A-Za-z]{0,63})/${ID}(/_history/${ID})?$`);
+const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]{0,63})\?./;
+const CONTAINED_REFERENCE = new RegExp(`^#(${ID})?$`);
+const UUID_REFERENCE = /^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const OID_REFERENCE = /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/;
+const ABSOLUTE_REFERENCE = new RegExp(`/([A-Z][A-Za-z]{0,63})/${ID}(/_history/${ID})?$`);
+const MAX_URL_LENGTH = 4096;
+
+/** The forms of Reference.reference this server accepts; undefined for anything else. */
+function parseReference(ref: string): { type?: string; relative: boolean } | undefined {
+  let m = RELATIVE_REFERENCE.exec(ref) ?? CONDITIONAL_REFERENCE.exec(ref);
+  if (m) {
+    return { type: m[1], relative: true };
+  }
+  if (CONTAINED_REFERENCE.test(ref) || UUID_REFERENCE.test(ref) || OID_REFERENCE.test(ref)) {
+    return { relative: false };
+  }
+  if ((ref.startsWith('http://') || ref.startsWith('https://')) && ref.length <= MAX_URL_LENGTH && URL.canParse(ref)) {
+    m = ABSOLUTE_REFERENCE.exec(new URL(ref).pathname);
+    return { type: m?.[1], relative: false };
+  }
+  return undefined;
 }
 
 function isObject(value: unknown): value is Json {

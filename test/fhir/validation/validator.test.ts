@@ -117,6 +117,62 @@ describe('base R4 validation', () => {
   });
 });
 
+describe('terminology bindings (https://hl7.org/fhir/R4/terminologies.html#strength)', () => {
+  const v = () => validator;
+  const errorsOf = (r: unknown) => v().validate(r).filter((i) => i.severity === 'error');
+  const warningsOf = (r: unknown) => v().validate(r).filter((i) => i.severity === 'warning');
+
+  it('refuses a code outside a required value set, on a write and in $validate', () => {
+    const issues = errorsOf({ resourceType: 'Patient', gender: 'nope' });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ code: 'code-invalid', expression: ['Patient.gender'] });
+    expect(issues[0].diagnostics).toMatch(/'nope' is not in the value set 'http:\/\/hl7.org\/fhir\/ValueSet\/administrative-gender' \(one of male, female, other, unknown\)/);
+    expect(() => v().assertValid({ resourceType: 'Observation', status: 'bogus', code: { text: 'x' } })).toThrow(OperationOutcomeError);
+    expect(errorsOf({ resourceType: 'Observation', status: 'bogus', code: { text: 'x' } })[0].expression).toEqual(['Observation.status']);
+    expect(errorsOf({ resourceType: 'Observation', status: 'final', code: { text: 'x' } })).toEqual([]);
+  });
+
+  it('checks required bindings inside data types, backbone elements, contained resources and Bundle entries', () => {
+    expect(errorsOf({ resourceType: 'Patient', telecom: [{ system: 'fax2', value: '1' }] })[0].expression).toEqual(['Patient.telecom[0].system']);
+    expect(errorsOf({ resourceType: 'Patient', name: [{ use: 'alias', family: 'x' }] })[0].expression).toEqual(['Patient.name[0].use']);
+    expect(errorsOf({ resourceType: 'Patient', link: [{ other: { reference: 'Patient/1' }, type: 'sibling' }] })[0].expression).toEqual(['Patient.link[0].type']);
+    const contained = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, contained: [{ resourceType: 'Patient', id: 'p', gender: 'x' }] };
+    expect(errorsOf(contained)[0].expression).toEqual(['Observation.contained[0].gender']);
+    const bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Patient', gender: 'x' } }] };
+    expect(errorsOf(bundle)[0].expression).toEqual(['Bundle.entry[0].resource.gender']);
+    expect(errorsOf({ resourceType: 'Bundle', type: 'bogus' })[0].expression).toEqual(['Bundle.type']);
+  });
+
+  it('judges a required CodeableConcept and Coding by system and code', () => {
+    const condition = (clinicalStatus: unknown) => ({ resourceType: 'Condition', subject: { reference: 'Patient/1' }, clinicalStatus });
+    const system = 'http://terminology.hl7.org/CodeSystem/condition-clinical';
+    expect(errorsOf(condition({ coding: [{ system, code: 'active' }] }))).toEqual([]);
+    expect(errorsOf(condition({ coding: [{ system: 'http://example.org', code: 'active' }] }))[0].expression).toEqual(['Condition.clinicalStatus.coding']);
+    expect(errorsOf(condition({ coding: [{ system, code: 'nope' }] }))[0].diagnostics).toMatch(/condition-clinical\|nope' is not in the value set/);
+    // One coding from the value set is enough; text alone is not judged
+    expect(errorsOf(condition({ coding: [{ system: 'http://example.org', code: 'x' }, { system, code: 'resolved' }] }))).toEqual([]);
+    expect(errorsOf(condition({ text: 'active' }))).toEqual([]);
+  });
+
+  it('does not judge codes of value sets it cannot expand (MIME types, UCUM, external terminologies)', () => {
+    expect(errorsOf({ resourceType: 'Binary', contentType: 'application/x-anything' })).toEqual([]);
+    expect(errorsOf({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: 'not-a-loinc' }] } })).toEqual([]);
+  });
+
+  it('reports extensible and preferred bindings as warnings in $validate only', () => {
+    const obs = {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'nope' }] }],
+    };
+    expect(errorsOf(obs)).toEqual([]);
+    expect(warningsOf(obs)).toEqual([expect.objectContaining({ code: 'code-invalid', expression: ['Observation.category[0].coding'] })]);
+    expect(warningsOf(obs)[0].diagnostics).toMatch(/which is preferred here/);
+    expect(() => v().assertValid(obs)).not.toThrow();
+  });
+});
+
 describe('CPF and CRM identifiers, with or without a profile', () => {
   it('accepts a valid CPF and CRM', () => {
     expect(errors({ resourceType: 'Patient', identifier: [cpf(VALID_CPF)] })).toEqual([]);
@@ -305,7 +361,10 @@ describe('profiles and extension definitions are read from the directory', () =>
       contact: [{ gender: 'male', telecom: [{ system: 'phone', value: '+55 11 5555-0100' }] }],
       maritalStatus: { coding: [{ system: 'http://example.org', code: 'M' }] },
     });
-    expect(issues.map((i) => i.expression?.[0])).toEqual(['Patient', 'Patient.maritalStatus', 'Patient.contact[0]']);
+    const errors = issues.filter((i) => i.severity === 'error');
+    expect(errors.map((i) => i.expression?.[0])).toEqual(['Patient', 'Patient.maritalStatus', 'Patient.contact[0]']);
+    // The coding is also outside the base element's extensible binding: a warning, not an error
+    expect(issues.filter((i) => i.severity === 'warning').map((i) => i.expression?.[0])).toEqual(['Patient.maritalStatus.coding']);
     expect(v.validate({ resourceType: 'Patient', meta: { profile: [profile] }, birthDate: '2000-01-01' })).toEqual([]);
   });
 
