@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { createApp } from './app';
+import { createHttpServer } from './http/clientErrors';
 import { loadConfig, projectRoot } from './config';
 import { loadDefinitions } from './fhir/definitions';
 import { loadValidator } from './fhir/validation';
@@ -34,7 +35,9 @@ async function main(): Promise<void> {
   loadDefinitions();
   const validator = loadValidator(config.profilesDir);
   const app = createApp({ config, db, validator });
-  const server = app.listen(config.port, () => {
+  // Not app.listen(): the server answers malformed requests (bad request lines, huge headers) as OperationOutcomes.
+  const server = createHttpServer(app.callback());
+  server.listen(config.port, () => {
     logger.info({ port: config.port, baseUrl: config.baseUrl, database: db.kind }, 'FHIR server listening');
   });
   server.keepAliveTimeout = 65_000;

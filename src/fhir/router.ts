@@ -14,10 +14,30 @@ import { conditionalPatch, patch } from './interactions/patch';
 import { read, vread } from './interactions/read';
 import { searchCompartment, searchSystem, searchType } from './interactions/search';
 import { conditionalUpdate, update } from './interactions/update';
-import { methodNotAllowed, notFound } from './outcomes';
+import { badRequest, methodNotAllowed, notFound } from './outcomes';
+
+/** Control characters (NUL included) and a decoded `/` never belong to a type, id, version or operation name. */
+const FORBIDDEN_IN_SEGMENT = /[\u0000-\u001f\u007f/]/;
+
+/**
+ * One path segment, percent-decoded (https://www.rfc-editor.org/rfc/rfc3986#section-2.1). A malformed escape
+ * (`%`, `%ZZ`, `%E0%A4%A`), an escape of invalid UTF-8, or a segment decoding to a control character or a `/`
+ * is the client's mistake: 400, not a 500 and not a 404 for a path that cannot exist.
+ */
+function decodeSegment(segment: string): string {
+  const shown = segment.length > 64 ? `${segment.slice(0, 64)}...` : segment;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw badRequest(`Malformed percent-encoding in the path segment '${shown}'`);
+  }
+  if (FORBIDDEN_IN_SEGMENT.test(decoded)) throw badRequest(`The path segment '${shown}' decodes to a control character or a '/'`);
+  return decoded;
+}
 
 export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirResponse> {
-  const segments = req.path.split('/').filter((s) => s.length > 0).map(decodeURIComponent);
+  const segments = req.path.split('/').filter((s) => s.length > 0).map(decodeSegment);
   const [first, second, third, fourth] = segments;
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const none = () => methodNotAllowed(`${req.method} is not allowed on /${req.path}`);

@@ -3,9 +3,10 @@
  * DATABASE_URL (as .ci/run does). Every test makes its own data, so files can share one database.
  */
 import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:http';
+import type { RequestListener } from 'node:http';
 import { join } from 'node:path';
 import { createApp, type AppDeps } from '../../src/app';
+import { createHttpServer } from '../../src/http/clientErrors';
 import { loadConfig, projectRoot, type Config } from '../../src/config';
 import { loadDefinitions } from '../../src/fhir/definitions';
 import { loadValidator } from '../../src/fhir/validation';
@@ -54,11 +55,13 @@ export async function startServer(env: Record<string, string> = {}, deps: Pick<A
   const placeholder = loadConfig({ ...process.env, PORT: '0', ...env });
   const validator = loadValidator(placeholder.profilesDir);
   // Listen first to learn the port, so BASE_URL (and every absolute URL the server writes) is right.
-  const server = createServer();
+  // The same server main.ts creates (protocol errors answered as OperationOutcomes); the app is bound once the port is known.
+  let app: RequestListener = (_req, res) => res.writeHead(503).end();
+  const server = createHttpServer((req, res) => app(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const config = loadConfig({ ...process.env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, ...env });
-  server.on('request', createApp({ config, db, validator, ...deps }).callback());
+  app = createApp({ config, db, validator, ...deps }).callback();
   const baseUrl = config.baseUrl;
 
   let systemToken: string | undefined;
