@@ -5,12 +5,13 @@
  * assigns, conditional creates and updates are resolved first, and two entries for one resource are refused.
  * A batch runs each entry on its own and reports each entry's outcome.
  */
-import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Binary, Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { walkReferences } from '../../storage/indexer';
 import { lockCriteria } from '../../storage/repository';
 import type { FhirContext, FhirRequest, FhirResponse } from '../context';
 import { isKnownResourceType } from '../definitions';
-import { badRequest, OperationOutcomeError, preconditionFailed, serverError } from '../outcomes';
+import { badRequest, issuesOutcome, OperationOutcomeError, preconditionFailed, serverError } from '../outcomes';
+import { MAX_ISSUES } from '../validation/issues';
 import { newResourceId } from '../resources';
 import { logger } from '../../logger';
 import { isConnectionError } from '../../storage/database';
@@ -44,18 +45,38 @@ export async function batchOrTransaction(ctx: FhirContext, req: FhirRequest, rou
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
     throw badRequest(`Bundle.type must be batch or transaction, not ${bundle.type}`, 'Bundle.type');
   }
-  // Entries are validated one by one as they are written; the envelope is checked here.
+  // The envelope and every entry's shape are checked before anything runs; a transaction's resources too.
   if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) throw badRequest('Bundle.entry must be an array', 'Bundle.entry');
+  const count = bundle.entry?.length ?? 0;
+  const max = ctx.settings.limits.bundleMaxEntries;
+  if (count > max) {
+    throw badRequest(`The Bundle has ${count} entries; a ${bundle.type} may have at most ${max} (BUNDLE_MAX_ENTRIES)`, 'Bundle.entry');
+  }
   const entries = (bundle.entry ?? []).map((e, i) => parseEntry(ctx, e, i));
+  uniqueFullUrls(entries);
+  if (bundle.type === 'transaction') validateEntries(ctx, entries);
   return bundle.type === 'transaction' ? transaction(ctx, req, entries, route) : batch(ctx, req, entries, route);
 }
 
-function parseEntry(ctx: FhirContext, e: BundleEntry, index: number): Entry {
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseEntry(ctx: FhirContext, e: unknown, index: number): Entry {
   const where = `Bundle.entry[${index}]`;
+  if (!isObject(e)) throw badRequest(`${where} must be a JSON object`, where);
   const request = e.request;
-  if (!request?.method || !request.url) throw badRequest(`${where}: request.method and request.url are required`, `${where}.request`);
+  if (!isObject(request)) throw badRequest(`${where}: request (with method and url) is required`, `${where}.request`);
+  if (typeof request.method !== 'string' || typeof request.url !== 'string' || request.url === '') {
+    throw badRequest(`${where}: request.method and request.url are required strings`, `${where}.request`);
+  }
+  for (const key of ['ifMatch', 'ifNoneExist', 'ifNoneMatch', 'ifModifiedSince'] as const) {
+    if (request[key] !== undefined && typeof request[key] !== 'string') throw badRequest(`${where}: request.${key} must be a string`, `${where}.request.${key}`);
+  }
+  if (e.fullUrl !== undefined && typeof e.fullUrl !== 'string') throw badRequest(`${where}: fullUrl must be a string`, `${where}.fullUrl`);
+  if (e.resource !== undefined && !isObject(e.resource)) throw badRequest(`${where}: resource must be a JSON object`, `${where}.resource`);
   const method = request.method.toUpperCase() as Method;
-  if (!(method in ORDER)) throw badRequest(`${where}: unsupported method ${request.method}`, `${where}.request.method`);
+  if (!Object.prototype.hasOwnProperty.call(ORDER, method)) throw badRequest(`${where}: unsupported method ${request.method.slice(0, 20)}`, `${where}.request.method`);
   let url = request.url;
   const base = ctx.settings.fhirBaseUrl + '/';
   if (url.startsWith(base)) url = url.slice(base.length);
@@ -66,14 +87,60 @@ function parseEntry(ctx: FhirContext, e: BundleEntry, index: number): Entry {
     method,
     path: q < 0 ? url : url.slice(0, q),
     query: q < 0 ? '' : url.slice(q + 1),
-    fullUrl: e.fullUrl,
-    resource: e.resource,
-    request,
+    fullUrl: e.fullUrl as string | undefined,
+    resource: e.resource as Resource | undefined,
+    request: request as unknown as NonNullable<BundleEntry['request']>,
   };
   if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !e.resource) {
     throw badRequest(`${where}: a ${method} entry needs a resource`, `${where}.resource`);
   }
+  // A Bundle may be stored (POST Bundle), but a batch or transaction is not run from inside another one.
+  if (entry.path === '' && method !== 'GET' && method !== 'HEAD') {
+    throw badRequest(`${where}: a batch or transaction cannot contain another batch or transaction (${method} to the base)`, `${where}.request.url`);
+  }
   return entry;
+}
+
+/** bdl-7 (https://hl7.org/fhir/R4/bundle.html#invs): fullUrl is unique in a Bundle, unless the versions differ. */
+function uniqueFullUrls(entries: Entry[]): void {
+  const seen = new Map<string, number>();
+  for (const entry of entries) {
+    if (!entry.fullUrl) continue;
+    const key = `${entry.fullUrl}|${entry.resource?.meta?.versionId ?? ''}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw badRequest(`Bundle.entry[${entry.index}]: fullUrl ${entry.fullUrl.slice(0, 200)} is also Bundle.entry[${first}]'s (bdl-7: fullUrl must be unique)`, `Bundle.entry[${entry.index}].fullUrl`);
+    }
+    seen.set(key, entry.index);
+  }
+}
+
+/**
+ * A transaction is all or nothing: every resource it would write is validated before the first one is, so a bad
+ * last entry costs a validation pass, not thousands of writes rolled back. (Each is validated again as written,
+ * once its references are rewritten to the ids the server assigned.)
+ */
+function validateEntries(ctx: FhirContext, entries: Entry[]): void {
+  const issues: OperationOutcomeIssue[] = [];
+  let status = 422;
+  for (const entry of entries) {
+    if (!entry.resource || (entry.method !== 'POST' && entry.method !== 'PUT')) continue;
+    let found: OperationOutcomeIssue[];
+    try {
+      ctx.validator.assertValid(entry.resource);
+      continue;
+    } catch (err) {
+      if (!(err instanceof OperationOutcomeError)) throw err;
+      if (err.status === 400) status = 400;
+      found = (err.outcome.issue ?? []).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    }
+    for (const i of found) {
+      issues.push({ ...i, diagnostics: `Bundle.entry[${entry.index}] (${entry.method} ${entry.request.url.slice(0, 200)}): ${i.diagnostics ?? ''}` });
+      if (issues.length >= MAX_ISSUES) break;
+    }
+    if (issues.length >= MAX_ISSUES) break;
+  }
+  if (issues.length > 0) throw new OperationOutcomeError(status, issuesOutcome(issues));
 }
 
 function toRequest(entry: Entry, outer: FhirRequest): FhirRequest {

@@ -16,9 +16,20 @@ import { withMeta } from '../resources';
 import { parseCriteria, parseSearch } from '../search/parse';
 import { isKnownResourceType } from '../definitions';
 
-/** Validates a resource about to be written: base R4, its profiles, the CPF/CRM rule. */
+/**
+ * Validates a resource about to be written: base R4, its profiles, the CPF/CRM rule. A `urn:uuid:` or `urn:oid:`
+ * reference names a Bundle entry: a transaction has rewritten those it resolves, so one left (outside a
+ * Bundle resource, whose entries may use them) refers to nothing.
+ */
 export function validateForWrite(ctx: FhirContext, resource: Resource): void {
   ctx.validator.assertValid(resource);
+  if (resource.resourceType !== 'Bundle') {
+    walkReferences(resource, (ref) => {
+      if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) {
+        throw badRequest(`The reference ${ref.slice(0, 100)} names a Bundle entry, but this write is not in a transaction that has it`);
+      }
+    });
+  }
 }
 
 /**

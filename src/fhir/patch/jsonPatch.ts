@@ -65,6 +65,10 @@ function checkDocument(patch: unknown): Operation[] {
       ) {
         throw badRequest(`${label}: '${pointer}' is not an allowed path`);
       }
+      // RFC 6901 section 4: an array index is 0 or digits without a leading zero ('/name/01' is no index)
+      if (unescape(pointer).some((token) => /^0\d+$/.test(token))) {
+        throw badRequest(`${label}: '${pointer}' has an array index with a leading zero (RFC 6901)`);
+      }
     }
     if (op.op !== 'test' && changesFixedMember(op.path)) {
       throw badRequest(`${label}: JSON Patch must not change the resourceType or id of the resource`);

@@ -99,6 +99,9 @@ function checkNumber(v: unknown, min: number, max: number, integer: boolean): st
   return undefined;
 }
 
+/** A UTF-16 surrogate without its pair: JSON can write it (`"\\ud800"`), but it is no character, and PostgreSQL's jsonb refuses it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkString(v: unknown, type: string, regex: RegExp | undefined, maxLength: number | undefined): string | undefined {
   if (typeof v !== 'string') {
     return expected('string', v);
@@ -112,6 +115,9 @@ function checkString(v: unknown, type: string, regex: RegExp | undefined, maxLen
   }
   if (type !== 'xhtml' && FORBIDDEN_CONTROL.test(v)) {
     return 'contains a control character (only tab, CR and LF are allowed)';
+  }
+  if (LONE_SURROGATE.test(v)) {
+    return 'contains an unpaired surrogate (\\ud800-\\udfff alone is not a Unicode character)';
   }
   if (regex && !regex.test(v)) {
     return `'${abbreviate(v)}' is not a valid ${type}`;

@@ -154,6 +154,8 @@ describe('A malformed patch document: 400 invalid', () => {
     ['copy with a from that is not a pointer', [{ op: 'copy', path: '/gender', from: 'birthDate' }]],
     ['move into its own child', [{ op: 'move', path: '/name/0/x', from: '/name/0' }]],
     ['a __proto__ path', [{ op: 'add', path: '/__proto__/polluted', value: true }]],
+    ['an array index with a leading zero', [{ op: 'replace', path: '/name/01', value: { family: 'x' } }]],
+    ['a from index with a leading zero', [{ op: 'copy', path: '/name/-', from: '/name/00' }]],
   ])('%s', (_what, patch) => {
     expect(seen(failure(() => applyJsonPatch(patient(), patch)))).toMatchObject({ status: 400, code: 'invalid' });
   });
