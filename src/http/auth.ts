@@ -5,7 +5,6 @@
  */
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import getRawBody from 'raw-body';
 import type { Auth } from '../auth';
 import { accountOf, activateTotp, changePassword, enrolTotp, removeTotp, requestPasswordReset, resetPassword } from '../auth/account';
 import { startAuthorization, submitConsent, submitLogin, submitSecondFactor, type View } from '../auth/authorize';
@@ -23,9 +22,9 @@ import { tokenRequest } from '../auth/tokenEndpoint';
 import { registerPatient, registerPractitioner } from '../auth/users';
 import { userinfo } from '../auth/userinfo';
 import { badRequest, forbidden, OperationOutcomeError, unsupportedMediaType } from '../fhir/outcomes';
-import { mediaType } from './body';
+import { mediaType, readText } from './body';
 
-const BODY_LIMIT = '256kb';
+const BODY_LIMIT = 256 * 1024;
 /** Binds a browser authorization request to the browser that started it (see src/auth/authorize.ts). */
 const BROWSER_COOKIE = 'hm_authz';
 
@@ -34,7 +33,7 @@ async function readJson(ctx: Context): Promise<Record<string, unknown>> {
   if (type !== undefined && type !== 'application/json' && type !== 'application/fhir+json') {
     throw unsupportedMediaType('Send application/json');
   }
-  const text = await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: 'utf8' });
+  const text = await readText(ctx, BODY_LIMIT);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -45,12 +44,22 @@ async function readJson(ctx: Context): Promise<Record<string, unknown>> {
   return body as Record<string, unknown>;
 }
 
+/** A form body, strictly UTF-8; invalid bytes are an OAuth invalid_request (RFC 6749 section 5.2), not replaced. */
+async function readOAuthText(ctx: Context): Promise<string> {
+  try {
+    return await readText(ctx, BODY_LIMIT);
+  } catch (err) {
+    if (err instanceof OperationOutcomeError && err.status === 400) throw new OAuthError(400, 'invalid_request', 'The request body is not valid UTF-8');
+    throw err;
+  }
+}
+
 /** OAuth endpoints take application/x-www-form-urlencoded (RFC 6749 section 3.2). */
 async function readForm(ctx: Context): Promise<URLSearchParams> {
   if (mediaType(ctx.get('content-type')) !== 'application/x-www-form-urlencoded') {
     throw new OAuthError(400, 'invalid_request', 'Send application/x-www-form-urlencoded');
   }
-  const form = new URLSearchParams(await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: 'utf8' }));
+  const form = new URLSearchParams(await readOAuthText(ctx));
   // RFC 6749 section 3.2: parameters sent without a value are treated as omitted; none may repeat.
   for (const key of new Set(form.keys())) {
     if (form.getAll(key).length > 1) throw new OAuthError(400, 'invalid_request', `Parameter ${key} is repeated`);
@@ -192,7 +201,7 @@ export function authRoutes(auth: Auth): ReturnType<Router['routes']> {
     sendView(ctx, await startAuthorization(a, new URLSearchParams(ctx.querystring), browserCookie(ctx)));
   });
   const formStep = (step: (form: URLSearchParams, browser: string | undefined, address: string) => Promise<View>) => async (ctx: Context) => {
-    const form = new URLSearchParams(await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: 'utf8' }));
+    const form = new URLSearchParams(await readOAuthText(ctx));
     sendView(ctx, await step(form, ctx.cookies.get(BROWSER_COOKIE), address(ctx)));
   };
   router.post('/oauth2/authorize/login', formStep((f, b, ip) => submitLogin(a, f, b, ip)));
@@ -270,7 +279,7 @@ export function authRoutes(auth: Auth): ReturnType<Router['routes']> {
   router.post('/auth/password/reset', async (ctx) => {
     // The e-mailed page posts a form; apps post JSON.
     if (mediaType(ctx.get('content-type')) === 'application/x-www-form-urlencoded') {
-      const form = new URLSearchParams(await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: 'utf8' }));
+      const form = new URLSearchParams(await readOAuthText(ctx));
       const token = form.get('token') ?? '';
       try {
         await resetPassword(a, { token, password: form.get('password') ?? '' });
