@@ -16,12 +16,12 @@
  * cannot share an id. It tells that the id is in use, nothing of what holds it; server ids are UUID v7 with 74
  * random bits, so an id of someone else's resource is not something a caller can guess.
  */
-import type { Binary } from '@medplum/fhirtypes';
+import type { Binary, Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../storage/database';
 import { idsWhere, lastLiveVersion, readCurrent, readCurrentWhere, type StoredVersion } from '../storage/repository';
 import type { Condition } from '../storage/search';
 import { localReference } from './compartment';
-import type { AccessContext, Interaction } from './context';
+import { assertAllowed, type AccessContext, type Interaction } from './context';
 import { forbidden } from '../fhir/outcomes';
 
 /** The type-level gate (rule 1): 403 unless some granted scope could allow the interaction on the type. */
@@ -81,6 +81,30 @@ async function findBinary(
   }
   // No context, or a Patient: the Binary is in that patient's compartment (compartment.ts).
   return access.can(interaction, 'Binary', content) ? current : undefined;
+}
+
+/**
+ * Whether the caller may do a write interaction with this content (the stored version before a change, or the
+ * version about to be written). As for reads (findBinary), a Binary whose `securityContext` names a resource other
+ * than a Patient has that resource's access: the caller may write it when they may update the resource it
+ * belongs to (writing the bytes of a document is changing the document). Everything else: `assertAllowed`.
+ */
+export async function assertContentAllowed(
+  access: AccessContext,
+  q: Queryable,
+  interaction: Interaction,
+  resourceType: string,
+  resource: Resource,
+  fhirBaseUrl: string,
+): Promise<void> {
+  if (resourceType === 'Binary' && !access.can(interaction, resourceType, resource)) {
+    const context = localReference((resource as Binary).securityContext?.reference, fhirBaseUrl);
+    if (context && context.type !== 'Binary' && context.type !== 'Patient' && access.can(interaction, 'Binary') && access.can('update', context.type)) {
+      const holder = await findVisible(access, q, 'update', context.type, context.id, { fhirBaseUrl });
+      if (holder && !holder.deleted) return;
+    }
+  }
+  assertAllowed(access, interaction, resourceType, resource);
 }
 
 /**

@@ -2,8 +2,7 @@
  * create: POST [type], conditional create with If-None-Exist.
  * https://hl7.org/fhir/R4/http.html#create — https://hl7.org/fhir/R4/http.html#ccreate
  */
-import { assertAllowed } from '../../access/context';
-import { gate } from '../../access/visible';
+import { assertContentAllowed, gate } from '../../access/visible';
 import { lockCriteria } from '../../storage/repository';
 import type { Queryable } from '../../storage/database';
 import { inTransaction, reader, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
@@ -20,7 +19,7 @@ export async function create(ctx: FhirContext, req: FhirRequest, type: string, a
   const insert = async (q: Queryable): Promise<FhirResponse> => {
     await resolveConditionalReferences(ctx, q, resource, 'create');
     // Decided on the resolved body: a conditional reference cannot carry the resource out of the caller's reach.
-    assertAllowed(ctx.access, 'create', type, resource);
+    await assertContentAllowed(ctx.access, q, 'create', type, resource, ctx.settings.fhirBaseUrl);
     // A client-supplied id on POST is ignored: the server assigns ids (https://hl7.org/fhir/R4/http.html#create).
     const v = await storeVersion(ctx, q, { resourceType: type, id: assignedId ?? newResourceId(), versionId: 1, method: 'POST', resource });
     return writeResponse(201, v, ctx.settings.fhirBaseUrl, req.prefer, `Created ${type}/${v.id}`);

@@ -2,8 +2,8 @@
  * delete: DELETE [type]/[id] (kept as a tombstone version) and conditional delete DELETE [type]?criteria.
  * https://hl7.org/fhir/R4/http.html#delete — https://hl7.org/fhir/R4/http.html#3.1.0.7.1
  */
-import { assertAllowed } from '../../access/context';
-import { findVisible, gate } from '../../access/visible';
+import { assertContentAllowed, findVisible, gate } from '../../access/visible';
+import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../../storage/database';
 import { lockCriteria } from '../../storage/repository';
 import { inTransaction, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
@@ -36,7 +36,7 @@ export async function conditionalDelete(ctx: FhirContext, req: FhirRequest, type
 async function deleteById(ctx: FhirContext, q: Queryable, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   const current = await findVisible(ctx.access, q, 'delete', type, id, { forUpdate: true, fhirBaseUrl: ctx.settings.fhirBaseUrl });
   if (!current) throw notFound(`${type}/${id} not found`);
-  if (!current.deleted) assertAllowed(ctx.access, 'delete', type, current.resource);
+  if (!current.deleted) await assertContentAllowed(ctx.access, q, 'delete', type, current.resource as Resource, ctx.settings.fhirBaseUrl);
   checkIfMatch(req.ifMatch, current, `${type}/${id}`);
   // Deleting what is already deleted changes nothing (delete is idempotent).
   if (current.deleted) return { status: 200, etag: etagOf(current.versionId), body: allOk(`${type}/${id} is already deleted`) };

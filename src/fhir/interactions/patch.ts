@@ -4,8 +4,7 @@
  * https://hl7.org/fhir/R4/http.html#patch — https://hl7.org/fhir/R4/fhirpatch.html
  */
 import type { Parameters, Resource } from '@medplum/fhirtypes';
-import { assertAllowed } from '../../access/context';
-import { findVisible, gate } from '../../access/visible';
+import { assertContentAllowed, findVisible, gate } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
 import { lockCriteria } from '../../storage/repository';
 import { inTransaction, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
@@ -40,11 +39,11 @@ async function patchById(ctx: FhirContext, q: Queryable, req: FhirRequest, type:
   const current = await findVisible(ctx.access, q, 'patch', type, id, { forUpdate: true, fhirBaseUrl: ctx.settings.fhirBaseUrl });
   if (!current) throw notFound(`${type}/${id} not found`);
   if (current.deleted) throw gone(`${type}/${id} was deleted`);
-  assertAllowed(ctx.access, 'patch', type, current.resource);
+  await assertContentAllowed(ctx.access, q, 'patch', type, current.resource as Resource, ctx.settings.fhirBaseUrl);
   checkIfMatch(req.ifMatch, current, `${type}/${id}`);
   const patched = applyPatch(current.resource as Resource, req);
   if (patched.resourceType !== type || patched.id !== id) throw badRequest('A patch may not change resourceType or id');
-  assertAllowed(ctx.access, 'patch', type, patched);
+  await assertContentAllowed(ctx.access, q, 'patch', type, patched, ctx.settings.fhirBaseUrl);
   validateForWrite(ctx, patched);
   return writeOver(ctx, q, { ...req, ifMatch: undefined }, type, id, patched, current, 'PATCH');
 }

@@ -3,8 +3,7 @@
  * PUT [type]?criteria. https://hl7.org/fhir/R4/http.html#update — https://hl7.org/fhir/R4/http.html#cond-update
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { assertAllowed } from '../../access/context';
-import { findVisible, gate } from '../../access/visible';
+import { assertContentAllowed, findVisible, gate } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
 import { lockCriteria, readCurrent, type StoredVersion } from '../../storage/repository';
 import { inTransaction, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
@@ -74,11 +73,11 @@ export async function writeOver(
 ): Promise<FhirResponse> {
   checkIfMatch(req.ifMatch, current, `${type}/${id}`);
   const creates = !current || current.deleted;
-  if (!creates) assertAllowed(ctx.access, 'update', type, current.resource);
+  if (!creates) await assertContentAllowed(ctx.access, q, 'update', type, current.resource as Resource, ctx.settings.fhirBaseUrl);
   else if (!ctx.access.can('create', type)) throw forbidden(`Not allowed: create on ${type} (${type}/${id} does not exist, and an update that creates needs create access)`);
   await resolveConditionalReferences(ctx, q, resource, creates ? 'create' : 'update');
   const next = { ...resource, id };
-  assertAllowed(ctx.access, creates ? 'create' : 'update', type, next);
+  await assertContentAllowed(ctx.access, q, creates ? 'create' : 'update', type, next, ctx.settings.fhirBaseUrl);
   if (!current && (await readCurrent(q, type, id))) {
     // The one answer an invisible resource changes: its id is taken (src/access/visible.ts).
     throw conflict(`${type}/${id} cannot be created: the id is in use`);
