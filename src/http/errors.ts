@@ -5,7 +5,7 @@
 import type { Middleware } from 'koa';
 import { logger } from '../logger';
 import { notFound, OperationOutcomeError, outcome, serverError } from '../fhir/outcomes';
-import { DatabaseUnavailableError } from '../storage/database';
+import { DatabaseUnavailableError, QueryTimeoutError } from '../storage/database';
 import { writeResource } from './respond';
 
 function fromHttpError(err: { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string }): OperationOutcomeError | undefined {
@@ -25,13 +25,25 @@ function unavailable(): OperationOutcomeError {
 
 const RETRY_AFTER_SECONDS = 5;
 
+/** A statement outside a search ran past DB_STATEMENT_TIMEOUT_MS (searches answer 400 too-costly themselves). */
+function timedOut(): OperationOutcomeError {
+  return new OperationOutcomeError(503, outcome('error', 'transient', 'The database took too long (DB_STATEMENT_TIMEOUT_MS); retry shortly'), { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+}
+
 export function outcomeErrors(): Middleware {
   return async (ctx, next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw notFound(`No route for ${ctx.method} ${ctx.path}`);
     } catch (err) {
-      let e = err instanceof OperationOutcomeError ? err : err instanceof DatabaseUnavailableError ? unavailable() : fromHttpError(err as object);
+      let e =
+        err instanceof OperationOutcomeError
+          ? err
+          : err instanceof DatabaseUnavailableError
+            ? unavailable()
+            : err instanceof QueryTimeoutError
+              ? timedOut()
+              : fromHttpError(err as object);
       if (!e) {
         logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: ctx.method, route: ctx.state.route }, 'unhandled error');
         e = serverError();

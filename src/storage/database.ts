@@ -46,6 +46,23 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
+/**
+ * A statement ran past the statement timeout (DB_STATEMENT_TIMEOUT_MS) and PostgreSQL cancelled it (SQLSTATE
+ * 57014 query_canceled): no query outlives the request that sent it. The connection stays usable; a
+ * transaction it ran in is rolled back. A search answers it 400 too-costly (src/fhir/interactions/search.ts),
+ * anything else 503 (src/http/errors.ts).
+ */
+export class QueryTimeoutError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    /** The timeout in force, when known (ms). */
+    readonly timeoutMs?: number,
+  ) {
+    super(`The statement was cancelled${timeoutMs ? ` after ${timeoutMs} ms (DB_STATEMENT_TIMEOUT_MS)` : ''}`);
+    this.name = 'QueryTimeoutError';
+  }
+}
+
 /** Connection-class failures (https://www.postgresql.org/docs/current/errcodes-appendix.html: 08, 57P01-57P03). */
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof DatabaseUnavailableError) return true;
@@ -59,6 +76,11 @@ export function isConnectionError(err: unknown): boolean {
 
 function asUnavailable(err: unknown): unknown {
   return isConnectionError(err) && !(err instanceof DatabaseUnavailableError) ? new DatabaseUnavailableError(err) : err;
+}
+
+/** The error a query's caller sees: an outage, a timeout, or the driver's own error. */
+function queryError(err: unknown, timeoutMs: number | undefined): unknown {
+  return pgErrorCode(err) === '57014' ? new QueryTimeoutError(err, timeoutMs) : asUnavailable(err);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -79,14 +101,17 @@ function timed<T>(sql: string, run: () => Promise<T>): Promise<T> {
 
 class PostgresDatabase implements Database {
   readonly kind = 'postgres';
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly timeoutMs?: number,
+  ) {}
 
   async query<T>(sql: string, params: unknown[] = [], name?: string): Promise<QueryResult<T>> {
     try {
       const r = await timed(sql, () => this.pool.query({ text: sql, values: params, name }));
       return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
     } catch (err) {
-      throw asUnavailable(err);
+      throw queryError(err, this.timeoutMs);
     }
   }
 
@@ -110,7 +135,7 @@ class PostgresDatabase implements Database {
           return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
         } catch (err) {
           if (isConnectionError(err)) broken ??= err;
-          throw asUnavailable(err);
+          throw queryError(err, this.timeoutMs);
         }
       },
     };
@@ -153,11 +178,16 @@ class PGliteDatabase implements Database {
   constructor(
     private readonly db: PGlite,
     private readonly lock?: DirLock,
+    private readonly timeoutMs?: number,
   ) {}
 
   private async raw<T>(sql: string, params: unknown[]): Promise<QueryResult<T>> {
-    const r = await timed(sql, () => this.db.query<T>(sql, params));
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    try {
+      const r = await timed(sql, () => this.db.query<T>(sql, params));
+      return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    } catch (err) {
+      throw queryError(err, this.timeoutMs);
+    }
   }
 
   query<T>(sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
@@ -198,9 +228,16 @@ export interface DatabaseOptions {
   /** PGlite data directory; 'memory://' keeps it in memory (tests). */
   dataDir: string;
   poolSize: number;
+  /**
+   * Longest a statement may run (ms; 0 or unset: no limit), past which it fails with QueryTimeoutError
+   * (DB_STATEMENT_TIMEOUT_MS). PGlite (0.5) accepts the setting but cannot enforce it: WebAssembly gets no
+   * timer signal while a statement runs, so the search limits are its only guard.
+   */
+  statementTimeoutMs?: number;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  const timeoutMs = opts.statementTimeoutMs && opts.statementTimeoutMs > 0 ? Math.floor(opts.statementTimeoutMs) : undefined;
   if (opts.databaseUrl) {
     // JIT compiling a large search statement (many OR'd types) costs seconds and gains nothing for OLTP queries.
     // A fixed-size pool (as HikariCP's default): a connection, once opened, stays. pg's default closes one after
@@ -212,19 +249,25 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       max: opts.poolSize,
       min: opts.poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      options: '-c jit=off',
+      // statement_timeout for every statement of every connection, set when the connection starts
+      options: `-c jit=off${timeoutMs ? ` -c statement_timeout=${timeoutMs}` : ''}`,
     });
     // An idle client losing its connection must not crash the process; the next checkout reconnects.
     pool.on('error', (err) => logger.error({ err: err.message }, 'idle database client error'));
-    return new PostgresDatabase(pool);
+    return new PostgresDatabase(pool, timeoutMs);
   }
   const { PGlite } = await import('@electric-sql/pglite');
-  if (!opts.dataDir.startsWith('memory://')) mkdirSync(opts.dataDir, { recursive: true });
-  if (opts.dataDir.startsWith('memory://')) return new PGliteDatabase(await PGlite.create(opts.dataDir));
+  const open = async (lock?: DirLock) => {
+    const pglite = await PGlite.create(opts.dataDir);
+    if (timeoutMs) await pglite.exec(`SET statement_timeout = ${timeoutMs}`);
+    return new PGliteDatabase(pglite, lock, timeoutMs);
+  };
+  if (opts.dataDir.startsWith('memory://')) return open();
+  mkdirSync(opts.dataDir, { recursive: true });
   // One server per data directory: a second one refuses to start, naming the holder (dataDirLock.ts).
   const lock = lockDataDir(opts.dataDir);
   try {
-    return new PGliteDatabase(await PGlite.create(opts.dataDir), lock);
+    return await open(lock);
   } catch (err) {
     lock.release();
     throw err;

@@ -61,11 +61,17 @@ function selection(b: SqlBuilder, h: HistoryQuery): { from: string; where: strin
 
 const whereSql = (where: string[]) => (where.length ? `WHERE ${where.join(' AND ')}` : '');
 
+const POSITION_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
+const POSITION_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
 /**
  * The sequence number of a position, if the version exists and is one the query selects (so a cursor naming a
  * version outside the caller's view is refused like a malformed one).
  */
 async function positionSeq(q: Queryable, h: HistoryQuery, at: HistoryPosition): Promise<number | undefined> {
+  // a position comes back from the client: one that no stored version could have is refused without a query
+  // (PostgreSQL would fail the statement on a NUL in text, or on an integer out of range)
+  if (!POSITION_TYPE.test(at.resourceType) || !POSITION_ID.test(at.id) || !Number.isSafeInteger(at.versionId) || at.versionId < 1) return undefined;
   const b = new SqlBuilder();
   const { from, where } = selection(b, h);
   where.push(`h.resource_type = ${b.p(at.resourceType)}`, `h.id = ${b.p(at.id)}`, `h.version_id = ${b.p(at.versionId)}`);

@@ -9,7 +9,8 @@ import { toVersion, type Row, type StoredVersion } from './repository';
 import { compilePage, DRIVING_TABLES, searchBranches } from './searchPage';
 import { compileConditions, SqlBuilder, type IndexTable } from './searchSql';
 
-export type { IndexTable } from './searchSql';
+export { StatementTooLargeError, type IndexTable } from './searchSql';
+export { cursorFits } from './searchPage';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 

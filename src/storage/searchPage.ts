@@ -63,6 +63,44 @@ function sortExpr(b: SqlBuilder, key: SortKey, driver: boolean): KeySql {
 }
 
 /**
+ * Whether a cursor can stand for a row of this sort: one value per key, each a text its key's cast accepts as
+ * PostgreSQL writes it (`p.k0::text`: `2024-01-31 09:00:00+00`, `12.50`). A cursor comes back from the client,
+ * which may have forged it: a value the cast refuses would fail the statement.
+ */
+export function cursorFits(sort: SortKey[], cursor: Cursor): boolean {
+  if (cursor.values.length !== sort.length || !TEXT.test(cursor.id)) return false;
+  return sort.every((key, i) => {
+    const v = cursor.values[i];
+    if (v === null) return true;
+    const cast = 'column' in key ? (key.column === 'id' ? 'text' : 'timestamptz') : SORT_COLUMN[key.table][2];
+    return cast === 'timestamptz' ? isTimestamp(v) : cast === 'numeric' ? NUMERIC.test(v) : TEXT.test(v);
+  });
+}
+
+/** Text PostgreSQL stores: no NUL (and no unpaired surrogate, which the driver would not send as written). */
+const TEXT = /^[^\u0000\p{Surrogate}]*$/u;
+const NUMERIC = /^(-?\d{1,1000}(\.\d{1,1000})?|NaN|-?Infinity)$/;
+const TIMESTAMP = /^(\d{4,6})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d{1,6})?([+-](\d\d)(:(\d\d))?(:(\d\d))?)?( BC)?$/;
+
+/** A timestamptz as PostgreSQL writes it (ISO DateStyle), within its range (4713 BC to 294276 AD). */
+function isTimestamp(v: string): boolean {
+  if (v === 'infinity' || v === '-infinity') return true;
+  const m = TIMESTAMP.exec(v);
+  if (!m) return false;
+  const [y, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const [offsetHours, offsetMinutes, offsetSeconds] = [m[9], m[11], m[13]].map((x) => Number(x ?? 0));
+  const bc = m[14] !== undefined;
+  // the proleptic Gregorian calendar; 1 BC is the astronomical year 0, a leap year
+  const year = bc ? 1 - y : y;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return (
+    y >= 1 && (bc ? y <= 4713 : y <= 294275) && days !== undefined && day >= 1 && day <= days &&
+    hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 15 && offsetMinutes <= 59 && offsetSeconds <= 59
+  );
+}
+
+/**
  * "After (or before) the cursor row" in the order (keys..., id), nulls last: an OR of "equal on the first
  * i keys and beyond on key i", which each index range can answer.
  */

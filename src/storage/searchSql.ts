@@ -11,17 +11,58 @@
 import type { Condition, DateMatch, NumberMatch, Prefix, ReferenceMatch, TokenMatch, UriMatch } from './search';
 import { indexKey } from './values';
 
+/**
+ * Subqueries of one statement that PostgreSQL may flatten into a single join search. An EXISTS (or IN) in
+ * the WHERE's top-level AND becomes a semi-join, and the planner's work grows far faster than their number:
+ * 200 repeated parameters (`name=a&name=b&...`) took 9 s to plan and 20 ms to run. Past this many, a subquery
+ * is fenced with `OFFSET 0`, which PostgreSQL never flattens: it is planned on its own and tested as a filter
+ * on the rows the others leave. Ordinary searches stay below it (as PostgreSQL's own join_collapse_limit, 8)
+ * and keep the planner's full choice.
+ */
+const FLATTENED_SUBQUERIES = 8;
+
+/** PostgreSQL's wire protocol numbers a statement's bind parameters in 16 bits. */
+const MAX_PARAMETERS = 65_535;
+
+/**
+ * A statement would need more bind parameters than PostgreSQL takes (the search limits keep a search well
+ * below; this is the guard of last resort, answered like them: 400 too-costly).
+ */
+export class StatementTooLargeError extends Error {
+  constructor() {
+    super(`The statement would need more than ${MAX_PARAMETERS} parameters`);
+    this.name = 'StatementTooLargeError';
+  }
+}
+
 /** Accumulates the parameters of one statement and hands out unique table aliases. */
 export class SqlBuilder {
   readonly params: unknown[] = [];
   private aliases = 0;
+  private flattenable = 0;
+  private underOr = 0;
   /** Adds a parameter, optionally cast: `$3::timestamptz`. */
   p(value: unknown, cast?: string): string {
+    if (this.params.length === MAX_PARAMETERS) throw new StatementTooLargeError();
     this.params.push(value);
     return `$${this.params.length}${cast ? `::${cast}` : ''}`;
   }
   alias(prefix: string): string {
     return `${prefix}${++this.aliases}`;
+  }
+  /** Ends a subquery: `' OFFSET 0'` once more than FLATTENED_SUBQUERIES could be flattened together. */
+  fence(): string {
+    if (this.underOr > 0) return '';
+    return ++this.flattenable > FLATTENED_SUBQUERIES ? ' OFFSET 0' : '';
+  }
+  /** Compiles the branches of an OR: PostgreSQL flattens no subquery there, so they are not counted. */
+  alternatives<T>(fn: () => T): T {
+    this.underOr++;
+    try {
+      return fn();
+    } finally {
+      this.underOr--;
+    }
   }
 }
 
@@ -40,10 +81,11 @@ export type IndexTable = keyof typeof TABLES;
 /** `EXISTS (rows of table for the resource aliased r [with code] [and where])`. */
 function exists(b: SqlBuilder, table: IndexTable, r: string, code: string | undefined, where: (s: string) => string, not = false): string {
   const s = b.alias('s');
+  const fence = b.fence();
   const codeSql = code === undefined ? '' : ` AND ${s}.code = ${b.p(code)}`;
   const extra = where(s);
   return `${not ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${TABLES[table]} ${s} WHERE ${s}.resource_type = ${r}.resource_type
-    AND ${s}.resource_id = ${r}.id${codeSql}${extra ? ` AND (${extra})` : ''})`;
+    AND ${s}.resource_id = ${r}.id${codeSql}${extra ? ` AND (${extra})` : ''}${fence})`;
 }
 
 /**
@@ -134,7 +176,7 @@ export function compileCondition(b: SqlBuilder, c: Condition, r: string): string
     case 'none':
       return 'false';
     case 'or':
-      return or(c.any.map((x) => compileCondition(b, x, r)));
+      return b.alternatives(() => or(c.any.map((x) => compileCondition(b, x, r))));
     case 'and':
       return and(c.all.map((x) => compileCondition(b, x, r)));
     case 'type':
@@ -366,28 +408,34 @@ export function haversineSql(b: SqlBuilder, s: string, lat: number, long: number
  */
 function chain(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, r: string): string {
   const s = b.alias('c');
+  const fence = b.fence();
   return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.resource_id = ${r}.id
-    AND ${s}.code = ${b.p(c.code)} AND ${chainTargets(b, c, s)})`;
+    AND ${s}.code = ${b.p(c.code)} AND ${chainTargets(b, c, s)}${fence})`;
 }
+
+type ChainTarget = Extract<Condition, { kind: 'chain' }>['targets'][number];
 
 /** The reference row aliased s points at a target of the chain (its code is the caller's to test). */
 export function chainTargets(b: SqlBuilder, c: Extract<Condition, { kind: 'chain' }>, s: string): string {
-  const alternatives = c.targets.map((target) => {
-    const t = b.alias('t');
-    const types = target.types.length === 1 ? `= ${b.p(target.types[0])}` : `= ANY(${b.p(target.types, 'text[]')})`;
-    const driver = indexDriver(b, target.where, t);
-    if (driver) {
-      // the targets are read off the index rows of one of their conditions: index rows exist only for live
-      // resources, so no probe of `resources` is needed (t is that index row, exposing its resource as id)
-      const rest = target.where.filter((x) => x !== driver.condition);
-      const where = [`${t}.resource_type ${types}`, driver.where, ...compileConditions(b, rest, t)];
-      return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id
-        FROM ${indexRowsAsResources(driver.table)} ${t} WHERE ${where.join(' AND ')})`;
-    }
-    const where = [`${t}.resource_type ${types}`, `NOT ${t}.deleted`, ...compileConditions(b, target.where, t)];
-    return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id FROM resources ${t} WHERE ${where.join(' AND ')})`;
-  });
-  return or(alternatives);
+  const target = (x: ChainTarget) => chainTarget(b, x, s);
+  return c.targets.length === 1 ? target(c.targets[0]) : b.alternatives(() => or(c.targets.map(target)));
+}
+
+function chainTarget(b: SqlBuilder, target: ChainTarget, s: string): string {
+  const t = b.alias('t');
+  const fence = b.fence();
+  const types = target.types.length === 1 ? `= ${b.p(target.types[0])}` : `= ANY(${b.p(target.types, 'text[]')})`;
+  const driver = indexDriver(b, target.where, t);
+  if (driver) {
+    // the targets are read off the index rows of one of their conditions: index rows exist only for live
+    // resources, so no probe of `resources` is needed (t is that index row, exposing its resource as id)
+    const rest = target.where.filter((x) => x !== driver.condition);
+    const where = [`${t}.resource_type ${types}`, driver.where, ...compileConditions(b, rest, t)];
+    return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id
+      FROM ${indexRowsAsResources(driver.table)} ${t} WHERE ${where.join(' AND ')}${fence})`;
+  }
+  const where = [`${t}.resource_type ${types}`, `NOT ${t}.deleted`, ...compileConditions(b, target.where, t)];
+  return `(${s}.target_type, ${s}.target_id) IN (SELECT ${t}.resource_type, ${t}.id FROM resources ${t} WHERE ${where.join(' AND ')}${fence})`;
 }
 
 /**
@@ -406,6 +454,7 @@ function composite(b: SqlBuilder, c: Extract<Condition, { kind: 'composite' }>, 
   const sides = c.parts.map((part) => sideCondition(b, part));
   if (sides.length === 0 || sides.some((x) => x === undefined || x.not)) throw new RangeError('composite parts must be positive value conditions');
   const aliases = sides.map(() => b.alias('k'));
+  const fence = b.fence();
   const [first, ...rest] = sides as SideCondition[];
   const joins = rest.map((side, i) => {
     const a = aliases[i + 1];
@@ -413,7 +462,7 @@ function composite(b: SqlBuilder, c: Extract<Condition, { kind: 'composite' }>, 
       AND ${a}.element = ${aliases[0]}.element AND ${sideMatch(b, side, a)}`;
   });
   return `EXISTS (SELECT 1 FROM ${TABLES[first.table]} ${aliases[0]} ${joins.join(' ')}
-    WHERE ${aliases[0]}.resource_type = ${r}.resource_type AND ${aliases[0]}.resource_id = ${r}.id AND ${sideMatch(b, first, aliases[0])})`;
+    WHERE ${aliases[0]}.resource_type = ${r}.resource_type AND ${aliases[0]}.resource_id = ${r}.id AND ${sideMatch(b, first, aliases[0])}${fence})`;
 }
 
 /**
@@ -438,8 +487,9 @@ function indexDriver(b: SqlBuilder, conditions: Condition[], t: string): { condi
 function has(b: SqlBuilder, c: Extract<Condition, { kind: 'has' }>, r: string): string {
   const s = b.alias('h');
   const t = b.alias('t');
+  const fence = b.fence();
   const where = compileConditions(b, c.where, t);
   return `EXISTS (SELECT 1 FROM search_reference ${s} JOIN resources ${t} ON ${t}.resource_type = ${s}.resource_type AND ${t}.id = ${s}.resource_id
     WHERE ${s}.target_type = ${r}.resource_type AND ${s}.target_id = ${r}.id AND ${s}.resource_type = ${b.p(c.type)}
-    AND ${s}.code = ${b.p(c.code)} AND NOT ${t}.deleted${where.length ? ' AND ' + where.join(' AND ') : ''})`;
+    AND ${s}.code = ${b.p(c.code)} AND NOT ${t}.deleted${where.length ? ' AND ' + where.join(' AND ') : ''}${fence})`;
 }

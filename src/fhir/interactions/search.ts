@@ -7,12 +7,13 @@
  */
 import type { BundleEntry, BundleLink } from '@medplum/fhirtypes';
 import { assertAllowed } from '../../access/context';
+import { QueryTimeoutError } from '../../storage/database';
 import type { StoredVersion } from '../../storage/repository';
-import { countResources, estimateResources, searchResources, type Condition, type Cursor } from '../../storage/search';
+import { countResources, estimateResources, searchResources, StatementTooLargeError, type Condition, type Cursor } from '../../storage/search';
 import { bundle, pageLink, searchEntry } from '../bundle';
 import { reader, type FhirContext, type FhirRequest, type FhirResponse } from '../context';
 import { resourceTypes } from '../definitions';
-import { issuesOutcome, notFound } from '../outcomes';
+import { issuesOutcome, notFound, OperationOutcomeError, outcome } from '../outcomes';
 import { assertId, assertResourceType } from '../resources';
 import { compartmentMemberTypes, compartmentScope, isCompartment } from '../search/compartment';
 import { encodeCursor } from '../search/cursor';
@@ -65,7 +66,24 @@ export async function searchCompartment(ctx: FhirContext, req: FhirRequest, comp
   return runSearch(ctx, req, { path: `${compartment}/${id}/${type}`, types, scope: [compartmentScope(compartment, id, types)] });
 }
 
+const tooCostly = (diagnostics: string) => new OperationOutcomeError(400, outcome('error', 'too-costly', diagnostics));
+
 async function runSearch(ctx: FhirContext, req: FhirRequest, s: Scope): Promise<FhirResponse> {
+  try {
+    return await answerSearch(ctx, req, s);
+  } catch (err) {
+    // the client asked for more than the database does in the time allowed (or takes in one statement):
+    // its request to change, not a fault
+    if (err instanceof QueryTimeoutError) {
+      const after = err.timeoutMs ? ` (${err.timeoutMs} ms)` : '';
+      throw tooCostly(`The search took longer than DB_STATEMENT_TIMEOUT_MS${after} and was cancelled: narrow it with fewer or more selective parameters`);
+    }
+    if (err instanceof StatementTooLargeError) throw tooCostly('The search is too large for one database statement: narrow it with fewer values or parameters');
+    throw err;
+  }
+}
+
+async function answerSearch(ctx: FhirContext, req: FhirRequest, s: Scope): Promise<FhirResponse> {
   const lenient = /handling=lenient/.test(req.prefer ?? '');
   const fhirBase = ctx.settings.fhirBaseUrl;
   const parsed = parseSearchTypes(s.types, req.query, {
@@ -73,6 +91,7 @@ async function runSearch(ctx: FhirContext, req: FhirRequest, s: Scope): Promise<
     fhirBaseUrl: fhirBase,
     access: (t) => ctx.access.searchConditions(t),
     scope: s.scope,
+    limits: ctx.settings.limits,
   });
   const subsetting = parseSubsetting(req.query);
   const q = reader(ctx);

@@ -32,6 +32,7 @@ export function chainCondition(p: ParamContext, name: string, value: string): Co
     (t) => ANY_TYPE.test(rest) || searchParameter(t, next) !== undefined,
   );
   if (candidates.length === 0) throw badRequest(`Cannot chain ${p.name}: no target of ${code} has a parameter ${next}`, p.name);
+  p.budget.spend(candidates.length - 1, p.name);
   // Target types whose conditions come out the same share one subquery (`resource_type = ANY(...)`).
   const groups = new Map<string, { types: string[]; where: Condition[] }>();
   for (const type of candidates) {

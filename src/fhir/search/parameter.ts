@@ -8,6 +8,7 @@ import { badRequest, notSupported } from '../outcomes';
 import { chainCondition, hasCondition } from './chain';
 import { compositeCondition } from './composite';
 import { dateCondition, lastUpdatedCondition } from './date';
+import type { ConditionBudget } from './limits';
 import { nearCondition } from './near';
 import { numberCondition } from './number';
 import { indexTable, searchParameter } from './params';
@@ -26,6 +27,8 @@ export interface ParamContext {
   fhirBaseUrl: string;
   /** Access conditions of a type, applied to the resources a chain or `_has` looks into. */
   access: (resourceType: string) => Condition[];
+  /** Counts the types chains look into, against searchMaxConditions. */
+  budget: ConditionBudget;
 }
 
 /** Recognised R4 parameters this server does not implement (no full-text index, no named queries). */

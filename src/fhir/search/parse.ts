@@ -8,6 +8,7 @@ import type { Condition, Cursor, IndexTable, SortKey } from '../../storage/searc
 import { OperationOutcomeError, badRequest } from '../outcomes';
 import { decodeCursor, sortSignature } from './cursor';
 import { parseInclude, type IncludeSpec } from './include';
+import { assertWithinLimits, ConditionBudget, DEFAULT_SEARCH_LIMITS, type SearchLimits } from './limits';
 import { parameterCondition } from './parameter';
 import { cardinality, searchParameter } from './params';
 import { parseSort } from './sort';
@@ -39,12 +40,17 @@ export interface SearchOptions {
   access?: (resourceType: string) => Condition[];
   /** Extra conditions on the matches only (compartment membership). */
   scope?: Condition[];
+  /** What the query may ask (README "Limits"); default: the configuration's defaults. */
+  limits?: SearchLimits;
 }
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 1000;
 
-/** Parses a search on one type. `options` may be the `lenient` flag alone (conditional interactions). */
+/**
+ * Parses a search on one type (also the criteria of conditional interactions). `options` may be the
+ * `lenient` flag alone.
+ */
 export function parseSearch(resourceType: string, query: URLSearchParams, options: boolean | SearchOptions = {}): ParsedSearch {
   return parseSearchTypes([resourceType], query, typeof options === 'boolean' ? { lenient: options } : options);
 }
@@ -54,13 +60,16 @@ export function parseSearch(resourceType: string, query: URLSearchParams, option
  * conditions that differ per type are combined as "(type A and its conditions) or (type B and ...)".
  */
 export function parseSearchTypes(types: string[], query: URLSearchParams, options: SearchOptions = {}): ParsedSearch {
+  const limits = options.limits ?? DEFAULT_SEARCH_LIMITS;
+  const budget = new ConditionBudget(limits.searchMaxConditions, assertWithinLimits(query, limits));
   const parsed: ParsedSearch = { conditions: [], count: DEFAULT_COUNT, sort: [], sortSignature: sortSignature(''), include: [], ignored: [] };
   const perType = new Map<string, Condition[]>(types.map((t) => [t, []]));
   const lenientOr = (name: string, fn: () => void) => {
     try {
       fn();
     } catch (err) {
-      if (!options.lenient || !(err instanceof OperationOutcomeError) || err.status !== 400) throw err;
+      // a limit is never ignored: the client would get another search than the one it asked for
+      if (!options.lenient || !(err instanceof OperationOutcomeError) || err.status !== 400 || err.outcome.issue?.[0]?.code === 'too-costly') throw err;
       parsed.ignored.push(`${name}: ${err.message}`);
     }
   };
@@ -75,15 +84,17 @@ export function parseSearchTypes(types: string[], query: URLSearchParams, option
         else applyResultParam(parsed, types, name, value);
       } else {
         for (const type of types) {
-          const p = { resourceType: type, name, fhirBaseUrl: options.fhirBaseUrl ?? '', access: options.access ?? (() => []) };
+          const p = { resourceType: type, name, fhirBaseUrl: options.fhirBaseUrl ?? '', access: options.access ?? (() => []), budget };
           perType.get(type)!.push(parameterCondition(p, name, value));
         }
       }
     });
   }
-  if (cursorText !== undefined) parsed.cursor = decodeCursor(cursorText, parsed.sortSignature);
-  for (const [type, list] of perType) perType.set(type, [...mergeSingleValued(type, list), ...(options.access?.(type) ?? [])]);
-  parsed.conditions = [...combine(perType), ...(options.scope ?? [])];
+  if (cursorText !== undefined) parsed.cursor = decodeCursor(cursorText, parsed.sortSignature, parsed.sort);
+  // access and scope first: past a few subqueries the later ones are fenced off from the planner's join search
+  // (src/storage/searchSql.ts), and these are the ones that most often pick out few rows (one patient's)
+  for (const [type, list] of perType) perType.set(type, [...(options.access?.(type) ?? []), ...mergeSingleValued(type, distinct(list))]);
+  parsed.conditions = [...(options.scope ?? []), ...combine(perType)];
   return parsed;
 }
 
@@ -112,6 +123,15 @@ function mergeSingleValued(type: string, conditions: Condition[]): Condition[] {
     }
   }
   return out;
+}
+
+/** A condition repeated (`name=a&name=a`) adds nothing but planning work: kept once. */
+function distinct(conditions: Condition[]): Condition[] {
+  const seen = new Set<string>();
+  return conditions.filter((c) => {
+    const key = JSON.stringify(c);
+    return !seen.has(key) && !!seen.add(key);
+  });
 }
 
 /** The same conditions on every type stay as they are; otherwise one alternative per type. */
