@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     databaseUrl: config.databaseUrl,
     dataDir: join(config.dataDir, 'pglite'),
     poolSize: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
   });
   await migrate(db, join(projectRoot(), 'migrations'));
   loadDefinitions();

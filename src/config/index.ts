@@ -117,8 +117,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxJsonBytes: Math.floor(int(env.MAX_JSON_MB, 16, 'MAX_JSON_MB') * 1024 * 1024),
     limits: {
       searchMaxRepeats: Math.max(1, int(env.SEARCH_MAX_REPEATS, 10, 'SEARCH_MAX_REPEATS')),
-      searchMaxOrValues: Math.max(1, int(env.SEARCH_MAX_OR_VALUES, 100, 'SEARCH_MAX_OR_VALUES')),
-      searchMaxConditions: Math.max(1, int(env.SEARCH_MAX_CONDITIONS, 200, 'SEARCH_MAX_CONDITIONS')),
+      searchMaxOrValues: Math.max(1, int(env.SEARCH_MAX_OR_VALUES, 1000, 'SEARCH_MAX_OR_VALUES')),
+      searchMaxConditions: Math.max(1, int(env.SEARCH_MAX_CONDITIONS, 1000, 'SEARCH_MAX_CONDITIONS')),
       searchMaxChainDepth: Math.max(1, int(env.SEARCH_MAX_CHAIN_DEPTH, 4, 'SEARCH_MAX_CHAIN_DEPTH')),
       bundleMaxEntries: Math.max(1, int(env.BUNDLE_MAX_ENTRIES, 5000, 'BUNDLE_MAX_ENTRIES')),
     },

@@ -20,6 +20,8 @@ export function migrationFiles(dir: string): string[] {
 export async function migrate(db: Database, dir: string): Promise<string[]> {
   const files = migrationFiles(dir);
   return db.transaction(async (tx) => {
+    // A long index build, or a second server waiting here for the lock, is not a runaway query (DB_STATEMENT_TIMEOUT_MS).
+    await tx.query('SET LOCAL statement_timeout = 0');
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
     await tx.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',

@@ -49,7 +49,12 @@ const DEFAULT_ENV = {
 export async function startServer(env: Record<string, string> = {}, deps: Pick<AppDeps, 'mailer'> = {}): Promise<TestServer> {
   env = { ...DEFAULT_ENV, ...env };
   // env.DATABASE_URL: a database of the test's own (e.g. a private cluster it restarts)
-  const db = await openDatabase({ databaseUrl: env.DATABASE_URL ?? process.env.DATABASE_URL, dataDir: 'memory://', poolSize: 10 });
+  const db = await openDatabase({
+    databaseUrl: env.DATABASE_URL ?? process.env.DATABASE_URL,
+    dataDir: 'memory://',
+    poolSize: 10,
+    statementTimeoutMs: loadConfig({ ...process.env, ...env }).dbStatementTimeoutMs,
+  });
   await migrate(db, join(projectRoot(), 'migrations'));
   loadDefinitions();
   const placeholder = loadConfig({ ...process.env, PORT: '0', ...env });

@@ -46,7 +46,7 @@ export async function matchCriteria(
   limit = 2,
 ): Promise<StoredVersion[]> {
   const query = parseCriteria(criteria);
-  const parsed = parseSearch(resourceType, query);
+  const parsed = parseSearch(resourceType, query, { limits: ctx.settings.limits });
   if (parsed.conditions.length === 0) throw badRequest(`Conditional criteria must not be empty: ${resourceType}?${criteria}`);
   // 'everywhere': a conditional reference written by a client that writes its source type everywhere
   const access =

@@ -17,7 +17,7 @@ import { splitOr } from './values';
 export type SearchLimits = Pick<Limits, 'searchMaxRepeats' | 'searchMaxOrValues' | 'searchMaxConditions' | 'searchMaxChainDepth'>;
 
 /** The defaults of src/config/index.ts, for callers given no settings (conditional criteria, explain): keep them in step. */
-export const DEFAULT_SEARCH_LIMITS: SearchLimits = { searchMaxRepeats: 10, searchMaxOrValues: 100, searchMaxConditions: 200, searchMaxChainDepth: 4 };
+export const DEFAULT_SEARCH_LIMITS: SearchLimits = { searchMaxRepeats: 10, searchMaxOrValues: 1000, searchMaxConditions: 1000, searchMaxChainDepth: 4 };
 
 /** Parameters that shape the response or add resources to it: no conditions of their own. */
 const NOT_CONDITIONS = /^(_count|_total|_summary|_elements|_format|_pretty|_cursor|_sort|_type|_include|_revinclude)(:|$)/;
