@@ -16,6 +16,7 @@ import { fhirHandler } from './http/fhir';
 import { probes } from './http/probes';
 import type { Database } from './storage/database';
 import { InsertBatcher } from './storage/insertBatcher';
+import { createWorkflows } from './workflows';
 import { isMigrated } from './storage/migrate';
 import { join } from 'node:path';
 import { projectRoot } from './config';
@@ -45,6 +46,7 @@ export function createApp(deps: AppDeps): Koa {
       onBatch: probe.createBatch,
     }),
     validator,
+    workflows: createWorkflows({ scheduling: { videoBaseUrl: config.videoBaseUrl } }),
     settings: {
       fhirBaseUrl,
       enforceReferentialIntegrityOnWrite: config.enforceReferentialIntegrityOnWrite,

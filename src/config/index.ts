@@ -39,6 +39,14 @@ export interface Config {
   /** SMTP server for outgoing mail (`smtp://user:pass@host:587`); unset: mail is logged, not sent. */
   smtpUrl?: string;
   mailFrom: string;
+  /** CONTRACT section 1: base of the consultation rooms, and a self-hosted Jitsi's JWT app (signed links). */
+  videoBaseUrl: string;
+  jitsiAppId?: string;
+  jitsiAppSecret?: string;
+  /** Hosts (`host` or `host:port`) rest-hook endpoints may use over http or on loopback/private addresses. */
+  subscriptionEndpointAllowlist: string[];
+  /** How often each server's outbox worker looks for due deliveries (ms). */
+  outboxPollMs: number;
   auth: AuthConfig;
 }
 
@@ -131,6 +139,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: int(env.SHUTDOWN_TIMEOUT_MS, 25000, 'SHUTDOWN_TIMEOUT_MS'),
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM || 'Health&Med <no-reply@healthmed.com.br>',
+    videoBaseUrl: (env.VIDEO_BASE_URL || 'https://meet.jit.si').replace(/\/+$/, ''),
+    jitsiAppId: env.JITSI_APP_ID || undefined,
+    jitsiAppSecret: env.JITSI_APP_SECRET || undefined,
+    subscriptionEndpointAllowlist: (env.SUBSCRIPTION_ENDPOINT_ALLOWLIST ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
+    outboxPollMs: Math.max(10, int(env.OUTBOX_POLL_MS, 1000, 'OUTBOX_POLL_MS')),
     auth: {
       accessTokenTtlSeconds: int(env.ACCESS_TOKEN_TTL_SECONDS, 900, 'ACCESS_TOKEN_TTL_SECONDS'),
       revocationRecheckMs: int(env.TOKEN_REVOCATION_RECHECK_MS, 1000, 'TOKEN_REVOCATION_RECHECK_MS'),

@@ -18,8 +18,33 @@ export interface FhirSettings {
   limits: Limits;
 }
 
+/** A write about to happen, as the workflow of its resource type sees it (src/workflows/). */
+export interface WriteEvent {
+  resourceType: string;
+  id: string;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** The stored version being replaced or deleted; undefined when the write creates (or re-creates) the resource. */
+  previous?: Resource;
+  /** The version about to be written, which the workflow may complete; undefined for a delete. */
+  next?: Resource;
+}
+
+/**
+ * Rules that span resources (a booking takes a Slot; CONTRACT section 5). The one hook per resource type: it runs
+ * inside the write's database transaction, before the version is written, so a rule and the write it guards
+ * commit together. It may complete `next`, write other resources and outbox rows, or refuse with an
+ * OperationOutcomeError. Interactions call it through storeVersion; they do not know the rules.
+ */
+export interface Workflows {
+  /** Whether writes of this type have rules (they then always run in a transaction, validated after the hook). */
+  handles(resourceType: string): boolean;
+  beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
+}
+
 export interface FhirServices {
   db: Database;
+  /** Rules that span resources; none in a bare FHIR server. */
+  workflows?: Workflows;
   /** Writes the creates that run outside any transaction, grouping those that wait (group commit). */
   inserts: InsertBatcher;
   validator: FhirValidator;

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { Pool, type PoolClient } from 'pg';
-import type { PGlite } from '@electric-sql/pglite';
+import type { Extension, PGlite } from '@electric-sql/pglite';
 import { logger } from '../logger';
 import { lockDataDir, type DirLock } from './dataDirLock';
 
@@ -258,7 +258,11 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   }
   const { PGlite } = await import('@electric-sql/pglite');
   const open = async (lock?: DirLock) => {
-    const pglite = await PGlite.create(opts.dataDir);
+    // btree_gist: exclusion constraints on (key, time range) (migrations/0008_scheduling.sql)
+    // (a package subpath this project's moduleResolution cannot type; it resolves at run time through "exports")
+    const contrib = '@electric-sql/pglite/contrib/btree_gist';
+    const { btree_gist } = (await import(contrib)) as { btree_gist: Extension };
+    const pglite = await PGlite.create(opts.dataDir, { extensions: { btree_gist } });
     if (timeoutMs) await pglite.exec(`SET statement_timeout = ${timeoutMs}`);
     return new PGliteDatabase(pglite, lock, timeoutMs);
   };

@@ -24,8 +24,9 @@ export async function create(ctx: FhirContext, req: FhirRequest, type: string, a
     const v = await storeVersion(ctx, q, { resourceType: type, id: assignedId ?? newResourceId(), versionId: 1, method: 'POST', resource });
     return writeResponse(201, v, ctx.settings.fhirBaseUrl, req.prefer, `Created ${type}/${v.id}`);
   };
-  // A plain create is one atomic statement; only a conditional create needs a transaction (for its lock).
-  if (!req.ifNoneExist) return insert(reader(ctx));
+  // A plain create is one atomic statement; a conditional create needs a transaction (for its lock), and so does
+  // a create whose workflow writes more than the resource (a booking takes its Slot).
+  if (!req.ifNoneExist) return ctx.workflows?.handles(type) ? inTransaction(ctx, insert) : insert(reader(ctx));
   const criteria = req.ifNoneExist;
   return inTransaction(ctx, async (q) => {
     // Two concurrent conditional creates with the same criteria must not both create (serialized here).

@@ -40,6 +40,6 @@ async function deleteById(ctx: FhirContext, q: Queryable, req: FhirRequest, type
   checkIfMatch(req.ifMatch, current, `${type}/${id}`);
   // Deleting what is already deleted changes nothing (delete is idempotent).
   if (current.deleted) return { status: 200, etag: etagOf(current.versionId), body: allOk(`${type}/${id} is already deleted`) };
-  const v = await storeVersion(ctx, q, { resourceType: type, id, versionId: current.versionId + 1, method: 'DELETE' });
+  const v = await storeVersion(ctx, q, { resourceType: type, id, versionId: current.versionId + 1, method: 'DELETE' }, current.resource as Resource);
   return { status: 200, etag: etagOf(v.versionId), body: allOk(`Deleted ${type}/${id}`) };
 }

@@ -10,7 +10,7 @@ import type { Queryable } from '../../storage/database';
 import { referenceRows, walkReferences, type ReferenceRow } from '../../storage/indexer';
 import { referrers, writeVersion, type NewVersion, type StoredVersion } from '../../storage/repository';
 import { searchResources, type Condition } from '../../storage/search';
-import type { FhirContext } from '../context';
+import type { FhirContext, WriteEvent } from '../context';
 import { badRequest, conflict, preconditionFailed } from '../outcomes';
 import { withMeta } from '../resources';
 import { parseCriteria, parseSearch } from '../search/parse';
@@ -22,6 +22,12 @@ import { isKnownResourceType } from '../definitions';
  * Bundle resource, whose entries may use them) refers to nothing.
  */
 export function validateForWrite(ctx: FhirContext, resource: Resource): void {
+  // A type with a workflow is validated once its workflow has completed it (storeVersion).
+  if (ctx.workflows?.handles(resource.resourceType)) return;
+  validateNow(ctx, resource);
+}
+
+function validateNow(ctx: FhirContext, resource: Resource): void {
   ctx.validator.assertValid(resource);
   if (resource.resourceType !== 'Bundle') {
     walkReferences(resource, (ref) => {
@@ -170,6 +176,13 @@ export async function storeVersion(
   v: Omit<NewVersion, 'lastUpdated'>,
   previous?: Resource,
 ): Promise<StoredVersion> {
+  if (ctx.workflows?.handles(v.resourceType)) {
+    // Completed by the rules of its type (a booking gets its start, end and video room), then validated.
+    const event: WriteEvent = { resourceType: v.resourceType, id: v.id, method: v.method, previous, next: v.resource ? { ...v.resource } : undefined };
+    await ctx.workflows.beforeWrite(ctx, q, event);
+    if (event.next) validateNow(ctx, event.next);
+    v = { ...v, resource: event.next };
+  }
   const lastUpdated = new Date().toISOString();
   const resource = v.resource ? withMeta(v.resource, v.id, v.versionId, lastUpdated) : undefined;
   const key = `${v.resourceType}/${v.id}`;

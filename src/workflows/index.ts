@@ -1,0 +1,24 @@
+/**
+ * Rules that span resources (STYLE "Growing the house"): one hook per resource type, run by storeVersion inside
+ * the write's transaction (src/fhir/context.ts `Workflows`). The interactions call the seam; the rules live here.
+ */
+import type { FhirContext, WriteEvent, Workflows } from '../fhir/context';
+import type { Queryable } from '../storage/database';
+import { schedulingHooks, type SchedulingSettings } from './scheduling';
+
+/** The rules of one resource type. */
+export interface TypeHook {
+  beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
+}
+
+export interface WorkflowSettings {
+  scheduling: SchedulingSettings;
+}
+
+export function createWorkflows(settings: WorkflowSettings): Workflows {
+  const hooks: Record<string, TypeHook> = { ...schedulingHooks(settings.scheduling) };
+  return {
+    handles: (resourceType) => Object.prototype.hasOwnProperty.call(hooks, resourceType),
+    beforeWrite: (ctx, q, event) => hooks[event.resourceType].beforeWrite(ctx, q, event),
+  };
+}

@@ -1,0 +1,15 @@
+/**
+ * Scheduling (CONTRACT section 5): availability (Schedule rules and the Slots they make), booking
+ * (an Appointment takes a free Slot), the doctor's answer and the patient's cancellation.
+ */
+import type { TypeHook } from '..';
+
+export interface SchedulingSettings {
+  /** Base of the consultation rooms (VIDEO_BASE_URL). */
+  videoBaseUrl: string;
+}
+
+export function schedulingHooks(settings: SchedulingSettings): Record<string, TypeHook> {
+  void settings;
+  return {};
+}
