@@ -39,6 +39,8 @@ export interface Workflows {
   /** Whether writes of this type have rules (they then always run in a transaction, validated after the hook). */
   handles(resourceType: string): boolean;
   beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
+  /** After the version is written, in the same transaction (e.g. Slots made from a Schedule that now exists). */
+  afterWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
 }
 
 export interface FhirServices {
@@ -64,6 +66,8 @@ export interface FhirContext extends FhirServices {
   /** Set while running inside a transaction Bundle: every entry uses this one database transaction. */
   tx?: Queryable;
   deferred?: DeferredChecks;
+  /** Set on writes a workflow makes itself (a booking marking its Slot busy): the rules that guard clients' writes let them through. */
+  byWorkflow?: boolean;
 }
 
 export interface FhirRequest {

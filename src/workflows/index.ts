@@ -9,6 +9,7 @@ import { schedulingHooks, type SchedulingSettings } from './scheduling';
 /** The rules of one resource type. */
 export interface TypeHook {
   beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
+  afterWrite?(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
 }
 
 export interface WorkflowSettings {
@@ -20,5 +21,8 @@ export function createWorkflows(settings: WorkflowSettings): Workflows {
   return {
     handles: (resourceType) => Object.prototype.hasOwnProperty.call(hooks, resourceType),
     beforeWrite: (ctx, q, event) => hooks[event.resourceType].beforeWrite(ctx, q, event),
+    afterWrite: async (ctx, q, event) => {
+      await hooks[event.resourceType].afterWrite?.(ctx, q, event);
+    },
   };
 }

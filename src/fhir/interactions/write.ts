@@ -176,9 +176,10 @@ export async function storeVersion(
   v: Omit<NewVersion, 'lastUpdated'>,
   previous?: Resource,
 ): Promise<StoredVersion> {
+  let event: WriteEvent | undefined;
   if (ctx.workflows?.handles(v.resourceType)) {
     // Completed by the rules of its type (a booking gets its start, end and video room), then validated.
-    const event: WriteEvent = { resourceType: v.resourceType, id: v.id, method: v.method, previous, next: v.resource ? { ...v.resource } : undefined };
+    event = { resourceType: v.resourceType, id: v.id, method: v.method, previous, next: v.resource ? { ...v.resource } : undefined };
     await ctx.workflows.beforeWrite(ctx, q, event);
     if (event.next) validateNow(ctx, event.next);
     v = { ...v, resource: event.next };
@@ -208,6 +209,7 @@ export async function storeVersion(
       ? await ctx.inserts.insert(version)
       : await writeVersion(q, version, ctx.settings.fhirBaseUrl);
   if (!written) throw conflict(`${key} was changed concurrently; retry`, 'conflict');
+  if (event) await ctx.workflows?.afterWrite(ctx, q, { ...event, next: resource });
   return { resourceType: v.resourceType, id: v.id, versionId: v.versionId, lastUpdated, deleted: !resource, resource };
 }
 
