@@ -405,8 +405,9 @@ const ID = '[A-Za-z0-9\\-.]{1,64}';
 const RELATIVE_REFERENCE = new RegExp(`^([A-Z][A-Za-z]{0,63})/${ID}(/_history/${ID})?$`);
 const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]{0,63})\?./;
 const CONTAINED_REFERENCE = new RegExp(`^#(${ID})?$`);
-const UUID_REFERENCE = /^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-const OID_REFERENCE = /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/;
+/** As the reference validator: a `urn:uuid:`/`urn:oid:` names a Bundle entry by its fullUrl, checked when resolved. */
+const UUID_REFERENCE = /^urn:uuid:[0-9A-Za-z][0-9A-Za-z.:-]{0,127}$/;
+const OID_REFERENCE = /^urn:oid:[0-9][0-9.]{0,127}$/;
 const ABSOLUTE_REFERENCE = new RegExp(`/([A-Z][A-Za-z]{0,63})/${ID}(/_history/${ID})?$`);
 const MAX_URL_LENGTH = 4096;
 

