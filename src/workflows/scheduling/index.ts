@@ -3,6 +3,8 @@
  * (an Appointment takes a free Slot), the doctor's answer and the patient's cancellation.
  */
 import type { TypeHook } from '..';
+import { bookingHook } from './booking';
+import { slotHook } from './slots';
 
 export interface SchedulingSettings {
   /** Base of the consultation rooms (VIDEO_BASE_URL). */
@@ -10,6 +12,8 @@ export interface SchedulingSettings {
 }
 
 export function schedulingHooks(settings: SchedulingSettings): Record<string, TypeHook> {
-  void settings;
-  return {};
+  return {
+    Appointment: bookingHook(settings),
+    Slot: slotHook,
+  };
 }
