@@ -1,10 +1,12 @@
 /**
  * createApp(deps): the Koa application, without listening. Tests drive it over HTTP; main.ts serves it.
  * The OperationOutcome error middleware is first in the chain, so every error leaves as FHIR.
+ * It also starts the background work of the process (the outbox worker), which `stopBackground()` ends.
  */
 import Koa from 'koa';
 import type { Config } from './config';
 import { createAuth, type Mailer } from './auth';
+import { createMailer } from './auth/mail';
 import type { FhirServices } from './fhir/context';
 import type { FhirValidator } from './fhir/validation';
 import { loadDefinitions } from './fhir/definitions';
@@ -17,6 +19,8 @@ import { probes } from './http/probes';
 import type { Database } from './storage/database';
 import { InsertBatcher } from './storage/insertBatcher';
 import { createWorkflows } from './workflows';
+import { notificationHandlers } from './workflows/notifications';
+import { createOutboxWorker, type OutboxHandlers, type OutboxWorkerOptions } from './workflows/outbox/worker';
 import { isMigrated } from './storage/migrate';
 import { join } from 'node:path';
 import { projectRoot } from './config';
@@ -25,11 +29,20 @@ export interface AppDeps {
   config: Config;
   db: Database;
   validator: FhirValidator;
-  /** Outgoing mail (password resets); default: SMTP_URL, or the log. Tests pass one that records. */
+  /** Outgoing mail (password resets, notices); default: SMTP_URL, or the log. Tests pass one that records. */
   mailer?: Mailer;
+  /** false: no outbox worker in this app (a test that drives one itself); default: it runs. */
+  background?: boolean;
+  /** Tests: more outbox handlers (or replacements), and a shorter lease or backoff than production's. */
+  outbox?: { handlers?: OutboxHandlers } & Pick<OutboxWorkerOptions, 'leaseMs' | 'backoffMs' | 'unknownKindGraceMs' | 'maintenanceEveryMs' | 'batchSize'>;
 }
 
-export function createApp(deps: AppDeps): Koa {
+export type App = Koa & {
+  /** Stops the outbox worker, waiting up to `graceMs` for deliveries in flight; call before closing the database. */
+  stopBackground(graceMs?: number): Promise<void>;
+};
+
+export function createApp(deps: AppDeps): App {
   loadDefinitions();
   const { config, db, validator } = deps;
   registerSearchParameters(validator.conformanceResources);
@@ -54,7 +67,23 @@ export function createApp(deps: AppDeps): Koa {
       limits: config.limits,
     },
   };
-  const auth = createAuth({ config, db, fhir: services, mailer: deps.mailer });
+  const mailer = deps.mailer ?? createMailer(config.smtpUrl, config.mailFrom);
+  const auth = createAuth({ config, db, fhir: services, mailer });
+
+  // Every side effect's kind and its handler (rows written by enqueue, src/workflows/outbox/enqueue.ts). Scheduling
+  // adds its own here (e.g. 'schedule.extend-horizon'); FHIR Subscriptions their 'rest-hook'.
+  const { handlers: testHandlers, ...outboxOptions } = deps.outbox ?? {};
+  const outboxHandlers: OutboxHandlers = {
+    ...notificationHandlers({ db, mailer, appUrl: config.baseUrl, mailFrom: config.mailFrom }),
+    ...testHandlers,
+  };
+  const worker = createOutboxWorker({
+    db,
+    handlers: outboxHandlers,
+    pollMs: config.outboxPollMs,
+    onOutcome: probe.outboxDelivery,
+    ...outboxOptions,
+  });
   const fhir = fhirHandler(services, config.maxJsonBytes, async (header) =>
     accessForGrant(db, await auth.authenticate(header), services.settings.fhirBaseUrl),
   );
@@ -70,5 +99,6 @@ export function createApp(deps: AppDeps): Koa {
     if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) return fhir(ctx, next);
     return next();
   });
-  return app;
+  if (deps.background !== false) worker.start();
+  return Object.assign(app, { stopBackground: (graceMs?: number) => worker.stop(graceMs) });
 }

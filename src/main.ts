@@ -1,6 +1,6 @@
 /**
  * Entry point: configuration, database, migrations, listen, graceful shutdown on SIGTERM
- * (stop accepting, finish in-flight requests, exit 0).
+ * (stop accepting, finish in-flight requests and outbox deliveries, exit 0).
  */
 import { join } from 'node:path';
 import { createApp } from './app';
@@ -53,10 +53,14 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
+    // The outbox worker claims nothing more; deliveries in flight get a while to finish (those that do not keep
+    // their rows leased, and another server, or this one restarted, delivers them when the lease ends).
+    const background = app.stopBackground(Math.min(10_000, config.shutdownTimeoutMs / 2)).catch(() => undefined);
     // Keep-alive connections that finish their request after this point go idle; close them as they do.
     const sweep = setInterval(() => server.closeIdleConnections(), 100);
     server.close(async () => {
       clearInterval(sweep);
+      await background;
       await db.close().catch(() => undefined);
       logger.info('stopped');
       process.exit(0);

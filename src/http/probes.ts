@@ -3,7 +3,7 @@
  */
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../storage/database';
 
 export interface Probes {
@@ -12,6 +12,8 @@ export interface Probes {
   timing: Middleware;
   /** Records how many creates each grouped insert statement wrote (src/storage/insertBatcher.ts). */
   createBatch(size: number): void;
+  /** Counts a finished outbox delivery (src/workflows/outbox/worker.ts `onOutcome`). */
+  outboxDelivery(kind: string, outcome: 'done' | 'retry' | 'dead'): void;
 }
 
 export function probes(db: Database, isReady: () => Promise<boolean>): Probes {
@@ -29,6 +31,30 @@ export function probes(db: Database, isReady: () => Promise<boolean>): Probes {
     help: 'Creates written together in one insert statement (group commit)',
     buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: 'outbox_deliveries_total',
+    help: 'Outbox deliveries by kind and outcome (done; retry: failed, will run again; dead: given up)',
+    labelNames: ['kind', 'outcome'],
+    registers: [registry],
+  });
+  // Read from the table at each scrape, so every server reports the shared outbox (and one that restarted too).
+  new Gauge({
+    name: 'outbox_rows',
+    help: 'Outbox rows by state: pending (to be delivered, including leased and scheduled ones) and dead (given up)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      try {
+        const r = await db.query<{ pending: string | number; dead: string | number }>(
+          `SELECT count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'dead') AS dead FROM outbox`,
+        );
+        this.set({ state: 'pending' }, Number(r.rows[0]?.pending ?? 0));
+        this.set({ state: 'dead' }, Number(r.rows[0]?.dead ?? 0));
+      } catch {
+        // the database is away or not migrated yet: /readyz says so; keep the last values
+      }
+    },
   });
   const router = new Router();
   router.get('/healthz', (ctx) => {
@@ -51,5 +77,10 @@ export function probes(db: Database, isReady: () => Promise<boolean>): Probes {
       end({ method: ctx.method, route: String(ctx.state.route ?? 'other'), status: String(ctx.status) });
     }
   };
-  return { router, timing, createBatch: (size) => createBatch.observe(size) };
+  return {
+    router,
+    timing,
+    createBatch: (size) => createBatch.observe(size),
+    outboxDelivery: (kind, outcome) => deliveries.inc({ kind, outcome }),
+  };
 }

@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
 import { join } from 'node:path';
-import { createApp, type AppDeps } from '../../src/app';
+import { createApp, type App, type AppDeps } from '../../src/app';
 import { createHttpServer } from '../../src/http/clientErrors';
 import { loadConfig, projectRoot, type Config } from '../../src/config';
 import { loadDefinitions } from '../../src/fhir/definitions';
@@ -32,7 +32,6 @@ export interface TestResponse {
   body: any;
 }
 
-/** `env` overrides configuration variables; `deps` replaces app dependencies (e.g. a mailer that records). */
 /** The bootstrap admin client every test server has (CONTRACT section 1). */
 export const TEST_ADMIN = { id: 'test-admin', secret: 'test-admin-secret-0123456789abcdef' };
 const DEFAULT_ENV = {
@@ -42,11 +41,12 @@ const DEFAULT_ENV = {
 };
 
 /**
- * `env` overrides configuration variables; `deps` replaces app dependencies (e.g. a mailer that records).
+ * `env` overrides configuration variables (e.g. `OUTBOX_POLL_MS`); `deps` replaces app dependencies (a mailer
+ * that records; `background: false` for no outbox worker; `outbox` handlers and a short lease or backoff).
  * Requests to /fhir carry a system/*.* token of the bootstrap client unless the test passes its own
  * `authorization` header ('' sends none).
  */
-export async function startServer(env: Record<string, string> = {}, deps: Pick<AppDeps, 'mailer'> = {}): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, deps: Pick<AppDeps, 'mailer' | 'background' | 'outbox'> = {}): Promise<TestServer> {
   env = { ...DEFAULT_ENV, ...env };
   // env.DATABASE_URL: a database of the test's own (e.g. a private cluster it restarts)
   const db = await openDatabase({
@@ -66,7 +66,8 @@ export async function startServer(env: Record<string, string> = {}, deps: Pick<A
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const config = loadConfig({ ...process.env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, ...env });
-  app = createApp({ config, db, validator, ...deps }).callback();
+  const koa: App = createApp({ config, db, validator, ...deps });
+  app = koa.callback();
   const baseUrl = config.baseUrl;
 
   let systemToken: string | undefined;
@@ -116,7 +117,9 @@ export async function startServer(env: Record<string, string> = {}, deps: Pick<A
     config,
     request,
     close: async () => {
+      const background = koa.stopBackground();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await background;
       await db.close();
     },
   };
