@@ -2,10 +2,10 @@
  * Maps a FhirRequest to its interaction (https://hl7.org/fhir/R4/http.html#summary). No web framework here:
  * the HTTP layer and the batch/transaction processor both call `route`.
  */
+import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { FhirContext, FhirRequest, FhirResponse } from './context';
 import { capabilities } from './operations/capabilities';
-import { validateOperation } from './operations/validate';
-import { reindexOperation } from './operations/reindex';
+import { invokeOperation } from './operations';
 import { batchOrTransaction } from './interactions/batch';
 import { create } from './interactions/create';
 import { conditionalDelete, deleteResource } from './interactions/delete';
@@ -36,16 +36,32 @@ function decodeSegment(segment: string): string {
   return decoded;
 }
 
+/**
+ * Warnings the rules of a write add to its answer, e.g. booked Slots that a Schedule's new availability rules no
+ * longer make (src/workflows/scheduling/schedule.ts). They are listed in an OperationOutcome answer: the one a
+ * client asks for with `Prefer: return=OperationOutcome` (https://hl7.org/fhir/R4/http.html#ops), and a batch or
+ * transaction entry's `response.outcome`. Each routed request gets its own list on its FhirContext.
+ */
+export interface AnswerNotes {
+  notes?: OperationOutcomeIssue[];
+}
+
 export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirResponse> {
+  const notes: OperationOutcomeIssue[] = [];
+  const withNotes: FhirContext & AnswerNotes = { ...ctx, notes };
+  const res = await dispatch(withNotes, req);
+  if (notes.length === 0 || res.body?.resourceType !== 'OperationOutcome') return res;
+  const body = res.body as OperationOutcome;
+  return { ...res, body: { ...body, issue: [...(body.issue ?? []), ...notes] } };
+}
+
+async function dispatch(ctx: FhirContext, req: FhirRequest): Promise<FhirResponse> {
   const segments = req.path.split('/').filter((s) => s.length > 0).map(decodeSegment);
   const [first, second, third, fourth] = segments;
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const none = () => methodNotAllowed(`${req.method} is not allowed on /${req.path}`);
-  const operation = segments.find((seg) => seg.startsWith('$'));
-  if (operation && operation !== '$validate' && operation !== '$reindex') throw notFound(`Unknown operation ${operation}`);
-  if (operation === '$reindex' && method === 'POST' && segments.length <= 2 && segments[segments.length - 1] === '$reindex') {
-    return reindexOperation(ctx, segments.length === 2 ? first : undefined);
-  }
+  // Every $operation, at every level, from one table (./operations)
+  if (segments.some((seg) => seg.startsWith('$'))) return invokeOperation(ctx, req, segments);
 
   switch (segments.length) {
     case 0:
@@ -80,10 +96,6 @@ export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirRes
         if (method === 'GET') return history(ctx, req, first);
         throw none();
       }
-      if (second === '$validate') {
-        if (method === 'POST' || method === 'GET') return validateOperation(ctx, req, first);
-        throw none();
-      }
       if (method === 'GET') return read(ctx, req, first, second);
       if (method === 'PUT') return update(ctx, req, first, second);
       if (method === 'PATCH') return patch(ctx, req, first, second);
@@ -91,9 +103,8 @@ export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirRes
       throw none();
     case 3:
       if (third === '_history' && method === 'GET') return history(ctx, req, first, second);
-      if (third === '$validate' && (method === 'POST' || method === 'GET')) return validateOperation(ctx, req, first, second);
-      if (third !== '_history' && !third.startsWith('$') && method === 'GET') return searchCompartment(ctx, req, first, second, third);
-      throw segments[2] === '_history' || third.startsWith('$') ? none() : notFound(`Unknown path /${req.path}`);
+      if (third !== '_history' && method === 'GET') return searchCompartment(ctx, req, first, second, third);
+      throw third === '_history' ? none() : notFound(`Unknown path /${req.path}`);
     case 4:
       if (third === '_history' && method === 'GET') return vread(ctx, req, first, second, fourth);
       if (fourth === '_search' && method === 'POST') return searchCompartment(ctx, req, first, second, third);

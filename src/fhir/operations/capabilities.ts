@@ -2,10 +2,18 @@
  * GET /metadata: a CapabilityStatement generated from what is implemented, per resource type from the
  * loaded definitions. https://hl7.org/fhir/R4/capabilitystatement.html — https://hl7.org/fhir/R4/http.html#capabilities
  */
-import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity, ResourceType } from '@medplum/fhirtypes';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestResourceOperation,
+  CapabilityStatementRestSecurity,
+  ResourceType,
+  StructureDefinition,
+} from '@medplum/fhirtypes';
 import type { FhirContext, FhirResponse } from '../context';
 import { resourceTypes } from '../definitions';
 import { searchCapabilities, SYSTEM_SEARCH_PARAMS } from '../search/capability';
+import { operationsOf, systemOperations, type FhirOperation } from '.';
 
 const cache = new Map<string, CapabilityStatement>();
 
@@ -24,8 +32,13 @@ export function capabilities(ctx: FhirContext): FhirResponse {
 function build(ctx: FhirContext): CapabilityStatement {
   const profiles = ctx.validator.profileUrls;
   const profileType = new Map<string, string>();
+  // The project's extensions, by the resource type they are used on (StructureDefinition.context)
+  const extensionsOn = new Map<string, StructureDefinition[]>();
   for (const r of ctx.validator.conformanceResources) {
     if (r.resourceType === 'StructureDefinition' && r.url && r.kind === 'resource') profileType.set(r.url, r.type);
+    if (r.resourceType === 'StructureDefinition' && r.type === 'Extension') {
+      for (const c of r.context ?? []) if (c.type === 'element' && c.expression) extensionsOn.set(c.expression, [...(extensionsOn.get(c.expression) ?? []), r]);
+    }
   }
   const resource: CapabilityStatementRestResource[] = [...resourceTypes()].sort().map((type) => ({
     type: type as ResourceType,
@@ -40,7 +53,8 @@ function build(ctx: FhirContext): CapabilityStatement {
     conditionalDelete: 'single',
     referencePolicy: ['literal', 'local', 'enforced'],
     ...searchCapabilities(type),
-    operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+    ...extensionDocumentation(extensionsOn.get(type)),
+    operation: operationsOf(type).map(operationEntry),
   }));
   // R4 JSON has no empty arrays (https://hl7.org/fhir/R4/json.html)
   for (const r of resource) {
@@ -67,10 +81,31 @@ function build(ctx: FhirContext): CapabilityStatement {
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         searchParam: SYSTEM_SEARCH_PARAMS,
+        operation: systemOperations().map(operationEntry),
         compartment: ['http://hl7.org/fhir/CompartmentDefinition/patient'],
       },
     ],
   };
+}
+
+/** An operation as the CapabilityStatement lists it, from the operation table (./index.ts). */
+function operationEntry(op: FhirOperation): CapabilityStatementRestResourceOperation {
+  const params = (use: 'in' | 'out') =>
+    op.parameters
+      .filter((p) => p.use === use)
+      .map((p) => `${p.name} (${p.type}, ${p.min}..${p.max})`)
+      .join(', ') || 'none';
+  return {
+    name: op.name,
+    definition: op.definition,
+    documentation: `${op.documentation} ${op.methods.join(' or ')} at the ${op.levels.join(' and ')} level. In: ${params('in')}. Out: ${params('out')}.`,
+  };
+}
+
+/** The project extensions a type carries, named in its documentation (a CapabilityStatement has no element for them). */
+function extensionDocumentation(extensions: StructureDefinition[] | undefined): { documentation?: string } {
+  if (!extensions?.length) return {};
+  return { documentation: `Extensions: ${extensions.map((e) => `${e.url} (${e.title ?? e.name})`).join('; ')}.` };
 }
 
 /**

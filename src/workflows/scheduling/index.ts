@@ -5,6 +5,7 @@
 import type { TypeHook } from '..';
 import { bookingHook } from './booking';
 import { slotHook } from './slots';
+import { scheduleHook } from './schedule';
 
 export interface SchedulingSettings {
   /** Base of the consultation rooms (VIDEO_BASE_URL). */
@@ -15,5 +16,6 @@ export function schedulingHooks(settings: SchedulingSettings): Record<string, Ty
   return {
     Appointment: bookingHook(settings),
     Slot: slotHook,
+    Schedule: scheduleHook(),
   };
 }
