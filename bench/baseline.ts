@@ -3,7 +3,8 @@
  * JSON, and answer each benchmark search with hand-written SQL over the same index tables
  * (bench/search/queries.ts) as a searchset Bundle. No validation, versioning, history, search index
  * maintenance, FHIR parameter generality or audit. Run by bench/run.ts as its own process.
- * Env: PORT, DATABASE_URL, DB_POOL_SIZE (the same pool size as the server under test).
+ * Env: PORT, DATABASE_URL, DB_POOL_SIZE (the same pool size as the server under test), BASELINE_SLOTS (free
+ * Slots of the booking scenario).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -49,6 +50,36 @@ router.post('/Patient', async (ctx) => {
   ctx.body = resource;
 });
 
+// Booking (the `booking` scenario): the same transaction ours runs, by hand, on tables of its own.
+const BOOK_SLOT = { name: 'baseline_book_slot', text: "SELECT status FROM baseline_slot WHERE id = $1 FOR UPDATE" };
+router.post('/Appointment', async (ctx) => {
+  const body = await readJson(ctx.req);
+  const slotId = String((body.slot as { reference?: string }[] | undefined)?.[0]?.reference ?? '').replace('Slot/', '');
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const slot = await client.query({ ...BOOK_SLOT, values: [slotId] });
+    if (slot.rows[0]?.status !== 'free') {
+      await client.query('ROLLBACK');
+      ctx.status = 409;
+      return;
+    }
+    const id = randomUUID();
+    const appointment = { ...body, id };
+    await client.query({ name: 'baseline_book_insert', text: 'INSERT INTO baseline_appointment (id, slot_id, content) VALUES ($1, $2, $3)', values: [id, slotId, appointment] });
+    await client.query({ name: 'baseline_book_update', text: "UPDATE baseline_slot SET status = 'busy-tentative' WHERE id = $1", values: [slotId] });
+    await client.query({ name: 'baseline_book_outbox', text: "INSERT INTO baseline_outbox (kind, payload) VALUES ('mail', $1)", values: [{ appointment: id }] });
+    await client.query('COMMIT');
+    ctx.status = 201;
+    ctx.body = appointment;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+});
+
 interface SearchRow {
   mode: 'match' | 'include';
   resource_type: string;
@@ -84,6 +115,14 @@ router.get('/:type', async (ctx) => {
 
 async function main(): Promise<void> {
   await pool.query('CREATE TABLE IF NOT EXISTS baseline_resources (id text PRIMARY KEY, content jsonb NOT NULL)');
+  await pool.query('CREATE TABLE IF NOT EXISTS baseline_slot (id text PRIMARY KEY, status text NOT NULL)');
+  await pool.query('CREATE TABLE IF NOT EXISTS baseline_appointment (id text PRIMARY KEY, slot_id text NOT NULL, content jsonb NOT NULL)');
+  await pool.query('CREATE TABLE IF NOT EXISTS baseline_outbox (id bigserial PRIMARY KEY, kind text NOT NULL, payload jsonb NOT NULL)');
+  // Free Slots b0, b1, ... for the booking scenario (BASELINE_SLOTS of them)
+  const slots = Number(process.env.BASELINE_SLOTS || 0);
+  if (slots > 0) {
+    await pool.query("INSERT INTO baseline_slot (id, status) SELECT 'b' || g, 'free' FROM generate_series(0, $1::int - 1) AS g ON CONFLICT (id) DO UPDATE SET status = 'free'", [slots]);
+  }
   const app = new Koa();
   app.use(router.routes());
   const server = app.listen(Number(process.env.PORT || 18081), '127.0.0.1');

@@ -22,6 +22,8 @@ export interface BenchOptions {
   only: string[];
   /** Size of the search data set relative to issue 3's (200,000 Slots, 50,000 Patients, ...). */
   searchScale: number;
+  /** Free Slots loaded for the booking scenario, on each side (each booking takes one). */
+  bookingSlots: number;
   /** Print EXPLAIN (ANALYZE, BUFFERS) of ours and the baseline for each search scenario. */
   explain: boolean;
   /** Take measurements (off: load, verify and explain only). */
@@ -52,9 +54,11 @@ export const USAGE = `usage: npm run bench -- [options]
   --resources <n>         Patients to load (default 100000)
   --connections <a,b>     connection counts (default 1,32)
   --only <name,...>       scenarios to run (default all): read, create, slot-agenda, patient-cpf,
-                          patient-name, doctor-near, appointments; \`search\` = the five searches
+                          patient-name, doctor-near, appointments, booking; \`search\` = the five searches
   --search-scale <f>      size of the search data set (default 1: 200,000 Slots over 400 Schedules,
                           50,000 Patients, 50,000 Appointments, 5,000 PractitionerRoles); 0.1 for quick runs
+  --booking-slots <n>     free Slots loaded through our API for the booking scenario (default 15000; every
+                          booking of the run, warm-ups included, takes a new one; the baseline gets 200,000)
   --explain               print EXPLAIN (ANALYZE, BUFFERS) of our SQL and the baseline's for each search,
                           flagging Seq Scans on big tables
   --no-measure            load, verify (and explain) only
@@ -92,6 +96,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     connections: [1, 32],
     only: [],
     searchScale: 1,
+    bookingSlots: 15_000,
     explain: false,
     measure: true,
     verifySamples: 20,
@@ -140,6 +145,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       case '--search-scale':
         options.searchScale = positive(flag, value());
         explicitScale = true;
+        break;
+      case '--booking-slots':
+        options.bookingSlots = Math.floor(positive(flag, value()));
         break;
       case '--explain':
         options.explain = true;
@@ -190,6 +198,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     if (!explicitDuration) options.duration = 3;
     if (!explicitWarmup) options.warmup = 2;
     if (!explicitScale) options.searchScale = 0.05;
+    if (!argv.includes('--booking-slots')) options.bookingSlots = 4_000;
   }
   return options;
 }

@@ -12,7 +12,7 @@ async function post(url: string, body: string, type: string): Promise<{ status: 
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-export async function patientToken(origin: string): Promise<{ patientId: string; headers: Record<string, string> }> {
+export async function patientToken(origin: string, scope = 'launch/patient patient/*.rs'): Promise<{ patientId: string; headers: Record<string, string> }> {
   const email = `bench.${randomBytes(6).toString('hex')}@example.com`;
   const password = randomBytes(12).toString('base64url');
   const reg = await post(
@@ -25,7 +25,7 @@ export async function patientToken(origin: string): Promise<{ patientId: string;
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const login = await post(
     `${origin}/auth/login`,
-    JSON.stringify({ login: email, password, client_id: 'healthmed-app', scope: 'launch/patient patient/*.rs', code_challenge: challenge, code_challenge_method: 'S256' }),
+    JSON.stringify({ login: email, password, client_id: 'healthmed-app', scope, code_challenge: challenge, code_challenge_method: 'S256' }),
     'application/json',
   );
   if (login.status !== 200) throw new Error(`patient login answered ${login.status}`);

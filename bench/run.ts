@@ -12,6 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { authEnv, authHeaders } from './auth';
+import { loadBookingData } from './booking';
 import { patientToken } from './patientToken';
 import { analyze, databaseExists, databaseUrl as urlOf, loadManifest, recreateDatabase, saveManifest, tableSizes } from './database';
 import { measure, probe, type Measurement } from './measure';
@@ -164,6 +165,11 @@ async function main(): Promise<void> {
       }
       console.log(`VACUUM ANALYZE in ${(await analyze(databaseUrl)).toFixed(1)} s`);
     }
+    if (needs.has('booking')) {
+      // Never reused: a run books its Slots.
+      section(`load ${options.bookingSlots} free Slots for the booking scenario`);
+      data.booking = await loadBookingData(ours.url, oursHeaders, options.bookingSlots);
+    }
     const sizes = await tableSizes(databaseUrl, TABLES);
     console.log('on disk: ' + Object.entries(sizes).map(([t, s]) => `${t} ${s}`).join(', '));
 
@@ -173,7 +179,13 @@ async function main(): Promise<void> {
       command: process.execPath,
       args: ['-r', 'ts-node/register/transpile-only', 'bench/baseline.ts'],
       cwd: root,
-      env: { DATABASE_URL: databaseUrl, DB_POOL_SIZE: String(options.poolSize), PORT: String(options.baselinePort) },
+      env: {
+        DATABASE_URL: databaseUrl,
+        DB_POOL_SIZE: String(options.poolSize),
+        PORT: String(options.baselinePort),
+        // rows are cheap here, and the baseline books several times faster than ours
+        BASELINE_SLOTS: String(needs.has('booking') ? Math.max(200_000, options.bookingSlots) : 0),
+      },
       port: options.baselinePort,
       readyPath: '/healthz',
       logDir,
@@ -219,7 +231,9 @@ async function main(): Promise<void> {
       );
     };
     for (const scenario of options.measure ? selected : []) {
-      const pair = scenario.versus === 'system-token' ? tokenPair! : targets;
+      // Booking: ours with the booking patient's own token (a patient books for themself)
+      const bookingPair: [Target, Target] | undefined = data.booking ? [{ ...targets[0], headers: data.booking.patient.headers }, targets[1]] : undefined;
+      const pair = scenario.versus === 'system-token' ? tokenPair! : scenario.needs === 'booking' ? bookingPair! : targets;
       for (const target of pair) {
         const problem = await probe(scenario, target, data);
         if (problem) console.log(`warning: ${scenario.name} on ${target.name}: ${problem}`);

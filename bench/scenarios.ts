@@ -3,6 +3,7 @@
  * every scenario at every connection count on both. Add a scenario by appending to `scenarios`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { BookingData } from './booking';
 import { patient } from './patients';
 import type { SearchData } from './search/load';
 import { searchScenarios } from './search/scenarios';
@@ -27,10 +28,12 @@ export interface BenchData {
   patientIds: string[];
   /** The scheduling data set of the search benchmark (absent when no search scenario is selected). */
   search?: SearchData;
+  /** The free Slots and the patient of the booking benchmark. */
+  booking?: BookingData;
 }
 
 /** Which data set a scenario needs loaded. */
-export type DataSet = 'patients' | 'search' | 'none';
+export type DataSet = 'patients' | 'search' | 'booking' | 'none';
 
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -112,9 +115,44 @@ const basic: Scenario[] = [
 ];
 
 /**
+ * Booking (issue 12): a patient books the next free Slot, with their own token, against a few lines of Koa + pg
+ * running the same transaction by hand (lock the Slot, insert the Appointment, mark the Slot, insert one outbox
+ * row). Every request takes a Slot no request took before, on both sides.
+ */
+const booking: Scenario = {
+  name: 'booking',
+  target: 0.4,
+  needs: 'booking',
+  expectStatus: 201,
+  requests(target, data) {
+    const b = data.booking!;
+    let next = target.name === 'ours' ? oursBooked : baselineBooked;
+    return () => {
+      const n = next++;
+      if (target.name === 'ours') oursBooked = next;
+      else baselineBooked = next;
+      const slot = target.name === 'ours' ? b.slotIds[n % b.slotIds.length] : `b${n}`;
+      const body = {
+        resourceType: 'Appointment',
+        status: 'pending',
+        slot: [{ reference: `Slot/${slot}` }],
+        participant: [
+          { actor: { reference: `Patient/${b.patient.patientId}` }, status: 'accepted' },
+          { actor: { reference: b.practitioner }, status: 'needs-action' },
+        ],
+      };
+      return { method: 'POST', path: `${target.fhirPath}/Appointment`, headers: { 'content-type': FHIR_JSON, accept: FHIR_JSON }, body: JSON.stringify(body) };
+    };
+  },
+};
+/** Slots taken so far by each side, across measurements (a Slot is booked once). */
+let oursBooked = 0;
+let baselineBooked = 0;
+
+/**
  * Every scenario, in the order they run: the reads, the searches of issue 3, and create last. A create run
  * adds tens of thousands of Patients (and their index rows), whose autovacuum and ANALYZE would otherwise run
  * during the next scenario's measurement of whichever server goes first, and which would change the search
  * data set.
  */
-export const scenarios: Scenario[] = [...basic.filter((s) => s.name !== 'create'), ...searchScenarios, ...basic.filter((s) => s.name === 'create')];
+export const scenarios: Scenario[] = [...basic.filter((s) => s.name !== 'create'), ...searchScenarios, booking, ...basic.filter((s) => s.name === 'create')];

@@ -19,6 +19,7 @@ import { probes } from './http/probes';
 import type { Database } from './storage/database';
 import { InsertBatcher } from './storage/insertBatcher';
 import { createWorkflows } from './workflows';
+import { extendHorizonHandler } from './workflows/scheduling/generate';
 import { notificationHandlers } from './workflows/notifications';
 import { createOutboxWorker, type OutboxHandlers, type OutboxWorkerOptions } from './workflows/outbox/worker';
 import { isMigrated } from './storage/migrate';
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps): App {
       enforceReferentialIntegrityOnWrite: config.enforceReferentialIntegrityOnWrite,
       enforceReferentialIntegrityOnDelete: config.enforceReferentialIntegrityOnDelete,
       limits: config.limits,
+      video: { jitsiAppId: config.jitsiAppId, jitsiAppSecret: config.jitsiAppSecret },
     },
   };
   const mailer = deps.mailer ?? createMailer(config.smtpUrl, config.mailFrom);
@@ -75,6 +77,7 @@ export function createApp(deps: AppDeps): App {
   const { handlers: testHandlers, ...outboxOptions } = deps.outbox ?? {};
   const outboxHandlers: OutboxHandlers = {
     ...notificationHandlers({ db, mailer, appUrl: config.baseUrl, mailFrom: config.mailFrom }),
+    'schedule.extend-horizon': extendHorizonHandler(services),
     ...testHandlers,
   };
   const worker = createOutboxWorker({

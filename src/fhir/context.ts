@@ -2,7 +2,7 @@
  * What a FHIR interaction runs with. The FHIR layer knows no web framework: the HTTP layer builds a
  * FhirRequest, the router answers a FhirResponse. Batch and transaction entries go through the same path.
  */
-import type { Resource } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { Limits } from '../config';
 import type { AccessContext } from '../access/context';
 import type { Database, Queryable } from '../storage/database';
@@ -16,6 +16,8 @@ export interface FhirSettings {
   enforceReferentialIntegrityOnDelete: boolean;
   /** What one request may ask (README "Limits"). */
   limits: Limits;
+  /** The consultation rooms (CONTRACT section 1): a self-hosted Jitsi's JWT app signs participants' links. */
+  video?: { jitsiAppId?: string; jitsiAppSecret?: string };
 }
 
 /** A write about to happen, as the workflow of its resource type sees it (src/workflows/). */
@@ -68,6 +70,12 @@ export interface FhirContext extends FhirServices {
   deferred?: DeferredChecks;
   /** Set on writes a workflow makes itself (a booking marking its Slot busy): the rules that guard clients' writes let them through. */
   byWorkflow?: boolean;
+  /**
+   * Warnings the rules of a write add to its answer (booked Slots a Schedule's new rules no longer make), listed in
+   * an OperationOutcome answer (`Prefer: return=OperationOutcome`, a batch entry's `response.outcome`). Each routed
+   * request gets its own list (src/fhir/router.ts).
+   */
+  notes?: OperationOutcomeIssue[];
 }
 
 export interface FhirRequest {

@@ -36,19 +36,10 @@ function decodeSegment(segment: string): string {
   return decoded;
 }
 
-/**
- * Warnings the rules of a write add to its answer, e.g. booked Slots that a Schedule's new availability rules no
- * longer make (src/workflows/scheduling/schedule.ts). They are listed in an OperationOutcome answer: the one a
- * client asks for with `Prefer: return=OperationOutcome` (https://hl7.org/fhir/R4/http.html#ops), and a batch or
- * transaction entry's `response.outcome`. Each routed request gets its own list on its FhirContext.
- */
-export interface AnswerNotes {
-  notes?: OperationOutcomeIssue[];
-}
-
+/** Each routed request gets its own list of notes (FhirContext.notes), added to an OperationOutcome answer. */
 export async function route(ctx: FhirContext, req: FhirRequest): Promise<FhirResponse> {
   const notes: OperationOutcomeIssue[] = [];
-  const withNotes: FhirContext & AnswerNotes = { ...ctx, notes };
+  const withNotes: FhirContext = { ...ctx, notes };
   const res = await dispatch(withNotes, req);
   if (notes.length === 0 || res.body?.resourceType !== 'OperationOutcome') return res;
   const body = res.body as OperationOutcome;

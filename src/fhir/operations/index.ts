@@ -8,6 +8,7 @@ import type { FhirContext, FhirRequest, FhirResponse } from '../context';
 import { methodNotAllowed, notFound } from '../outcomes';
 import { assertId, assertResourceType } from '../resources';
 import { generateSlotsOperation } from './generateSlots';
+import { joinOperation } from './join';
 import { reindexOperation } from './reindex';
 import { validateOperation } from './validate';
 
@@ -72,7 +73,7 @@ const reindex: FhirOperation = {
   run: (ctx, _req, { type }) => reindexOperation(ctx, type),
 };
 
-export const OPERATIONS: readonly FhirOperation[] = [validate, reindex, generateSlotsOperation];
+export const OPERATIONS: readonly FhirOperation[] = [validate, reindex, generateSlotsOperation, joinOperation];
 
 const byName = new Map(OPERATIONS.map((op) => [`$${op.name}`, op]));
 

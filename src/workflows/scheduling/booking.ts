@@ -268,11 +268,11 @@ async function transition(ctx: FhirContext, q: Queryable, id: string, previous: 
     next.status = 'booked';
     const slot = await slotOf(ctx, q, next);
     if (slot) await setSlotStatus(ctx, q, slot, 'busy');
-    rows.push({ kind: 'mail.booking-answered', payload: { appointment: id } });
+    rows.push({ kind: 'mail.booking-answered', payload: { appointment: id, answer: 'accepted' } });
   } else if (doctor && from === 'pending' && doctor.participant.status === 'declined' && (to === 'pending' || to === 'cancelled') && changed.length === 1) {
     next.status = 'cancelled';
     await freeSlot(ctx, q, id, next);
-    rows.push({ kind: 'mail.booking-answered', payload: { appointment: id } });
+    rows.push({ kind: 'mail.booking-answered', payload: { appointment: id, answer: 'declined' } });
   } else if (to === 'cancelled' && LIVE.has(from) && changed.length === 0) {
     if (!admin && !after.some((p) => p.key === caller)) throw forbidden('Only a participant cancels an Appointment');
     if (!next.cancelationReason?.text?.trim()) {
@@ -280,7 +280,9 @@ async function transition(ctx: FhirContext, q: Queryable, id: string, previous: 
     }
     if (previous.start && Date.parse(previous.start) <= Date.now()) throw unprocessable('The consultation has already started: it can no longer be cancelled', 'Appointment.status');
     await freeSlot(ctx, q, id, next);
-    rows.push({ kind: 'mail.appointment-cancelled', payload: { appointment: id } });
+    // The one who cancelled is not told what they did
+    const by = after.some((p) => p.key === caller) ? caller : undefined;
+    rows.push({ kind: 'mail.appointment-cancelled', payload: by ? { appointment: id, by } : { appointment: id } });
   } else if (AFTER.has(to) && (from === 'booked' || (AFTER.has(from) && from !== 'fulfilled' && from !== 'noshow')) && changed.length === 0) {
     // The consultation happened (or not): the practitioner or an admin records it; the time is no longer held.
     if (!admin && !after.some((p) => p.kind === 'practitioner' && p.key === caller)) throw forbidden(`Only the practitioner records that an Appointment is ${to}`);

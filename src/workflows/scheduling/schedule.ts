@@ -11,7 +11,6 @@
  */
 import type { OperationOutcomeIssue, Schedule } from '@medplum/fhirtypes';
 import type { FhirContext, WriteEvent } from '../../fhir/context';
-import type { AnswerNotes } from '../../fhir/router';
 import { conflict } from '../../fhir/outcomes';
 import type { Queryable } from '../../storage/database';
 import type { TypeHook } from '..';
@@ -52,7 +51,7 @@ export function scheduleHook(): TypeHook {
         code: 'informational',
         diagnostics: `Availability of Schedule/${event.id}: ${created.length} free Slots created, ${replaced.removed.length} free Slots that no longer fit removed, ${replaced.bookedOutside.length} booked Slots outside the rules kept`,
       });
-      (ctx as FhirContext & AnswerNotes).notes?.push(...notes);
+      ctx.notes?.push(...notes);
     },
   };
 }

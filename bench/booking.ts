@@ -1,0 +1,56 @@
+/**
+ * The data of the `booking` benchmark (issue 12): one doctor's Schedule with enough consecutive free 50-minute
+ * Slots that every booking of a run takes a new one, loaded through our FHIR API (the Slot rules run), and a
+ * patient who books them with their own token. The baseline books rows of its own table (bench/baseline.ts).
+ */
+import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
+import { patientToken } from './patientToken';
+
+export interface BookingData {
+  practitioner: string;
+  slotIds: string[];
+  /** The booking patient: their id and Authorization header. */
+  patient: { patientId: string; headers: Record<string, string> };
+}
+
+const PER_TRANSACTION = 500;
+const SLOT_MS = 50 * 60_000;
+const DAY_MS = 86_400_000;
+
+async function postJson(url: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+export async function loadBookingData(origin: string, adminHeaders: Record<string, string>, slots: number): Promise<BookingData> {
+  const started = Date.now();
+  const fhir = `${origin}/fhir`;
+  const dr = await postJson(`${fhir}/Practitioner`, { resourceType: 'Practitioner', name: [{ given: ['Bench'], family: 'Agenda' }] }, adminHeaders);
+  if (dr.status !== 201) throw new Error(`Practitioner: ${dr.status}`);
+  const practitioner = `Practitioner/${String(dr.json.id)}`;
+  const schedule = await postJson(`${fhir}/Schedule`, { resourceType: 'Schedule', active: true, actor: [{ reference: practitioner }] }, adminHeaders);
+  if (schedule.status !== 201) throw new Error(`Schedule: ${schedule.status}`);
+  // Consecutive Slots from tomorrow on: none overlaps another, so one patient can hold them all.
+  const first = Math.ceil((Date.now() + DAY_MS) / SLOT_MS) * SLOT_MS;
+  const slotIds: string[] = [];
+  for (let from = 0; from < slots; from += PER_TRANSACTION) {
+    const entry: BundleEntry[] = [];
+    for (let n = from; n < Math.min(slots, from + PER_TRANSACTION); n++) {
+      const start = first + n * SLOT_MS;
+      entry.push({
+        resource: { resourceType: 'Slot', schedule: { reference: `Schedule/${String(schedule.json.id)}` }, status: 'free', start: new Date(start).toISOString(), end: new Date(start + SLOT_MS).toISOString() },
+        request: { method: 'POST', url: 'Slot' },
+      });
+    }
+    const res = await postJson(fhir, { resourceType: 'Bundle', type: 'transaction', entry }, adminHeaders);
+    if (res.status !== 200) throw new Error(`Slots: ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
+    for (const e of (res.json as unknown as Bundle).entry ?? []) {
+      const id = /\/Slot\/([^/]+)/.exec(String(e.response?.location))?.[1];
+      if (id) slotIds.push(id);
+    }
+  }
+  const patient = await patientToken(origin, 'launch/patient patient/*.rs patient/Appointment.c');
+  console.log(`loaded 1 Schedule with ${slotIds.length} free Slots and a patient in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { practitioner, slotIds, patient };
+}
