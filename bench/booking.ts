@@ -7,12 +7,12 @@ import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { patientToken } from './patientToken';
 
 export interface BookingData {
-  practitioner: string;
-  slotIds: string[];
-  /** The booking patient: their id and Authorization header. */
-  patient: { patientId: string; headers: Record<string, string> };
+  /** Pair i: a doctor, their free Slots in time order, and a patient who books them. */
+  pairs: { practitioner: string; slotIds: string[]; patient: { patientId: string; headers: Record<string, string> } }[];
 }
 
+/** Doctors (each with their own patient): bookings of different doctors run side by side, as in real use. */
+export const BOOKING_PAIRS = 16;
 const PER_TRANSACTION = 500;
 const SLOT_MS = 50 * 60_000;
 const DAY_MS = 86_400_000;
@@ -23,10 +23,8 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-export async function loadBookingData(origin: string, adminHeaders: Record<string, string>, slots: number): Promise<BookingData> {
-  const started = Date.now();
-  const fhir = `${origin}/fhir`;
-  const dr = await postJson(`${fhir}/Practitioner`, { resourceType: 'Practitioner', name: [{ given: ['Bench'], family: 'Agenda' }] }, adminHeaders);
+async function doctorWithSlots(fhir: string, adminHeaders: Record<string, string>, slots: number, n: number): Promise<{ practitioner: string; slotIds: string[] }> {
+  const dr = await postJson(`${fhir}/Practitioner`, { resourceType: 'Practitioner', name: [{ given: ['Bench'], family: `Agenda ${n}` }] }, adminHeaders);
   if (dr.status !== 201) throw new Error(`Practitioner: ${dr.status}`);
   const practitioner = `Practitioner/${String(dr.json.id)}`;
   const schedule = await postJson(`${fhir}/Schedule`, { resourceType: 'Schedule', active: true, actor: [{ reference: practitioner }] }, adminHeaders);
@@ -36,8 +34,8 @@ export async function loadBookingData(origin: string, adminHeaders: Record<strin
   const slotIds: string[] = [];
   for (let from = 0; from < slots; from += PER_TRANSACTION) {
     const entry: BundleEntry[] = [];
-    for (let n = from; n < Math.min(slots, from + PER_TRANSACTION); n++) {
-      const start = first + n * SLOT_MS;
+    for (let i = from; i < Math.min(slots, from + PER_TRANSACTION); i++) {
+      const start = first + i * SLOT_MS;
       entry.push({
         resource: { resourceType: 'Slot', schedule: { reference: `Schedule/${String(schedule.json.id)}` }, status: 'free', start: new Date(start).toISOString(), end: new Date(start + SLOT_MS).toISOString() },
         request: { method: 'POST', url: 'Slot' },
@@ -50,7 +48,17 @@ export async function loadBookingData(origin: string, adminHeaders: Record<strin
       if (id) slotIds.push(id);
     }
   }
-  const patient = await patientToken(origin, 'launch/patient patient/*.rs patient/Appointment.c');
-  console.log(`loaded 1 Schedule with ${slotIds.length} free Slots and a patient in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { practitioner, slotIds, patient };
+  return { practitioner, slotIds };
+}
+
+export async function loadBookingData(origin: string, adminHeaders: Record<string, string>, slots: number): Promise<BookingData> {
+  const started = Date.now();
+  const perDoctor = Math.ceil(slots / BOOKING_PAIRS);
+  const pairs: BookingData['pairs'] = [];
+  for (let n = 0; n < BOOKING_PAIRS; n++) {
+    const doctor = await doctorWithSlots(`${origin}/fhir`, adminHeaders, perDoctor, n);
+    pairs.push({ ...doctor, patient: await patientToken(origin, 'launch/patient patient/*.rs patient/Appointment.c') });
+  }
+  console.log(`loaded ${BOOKING_PAIRS} Schedules with ${perDoctor} free Slots each, and a patient for each, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { pairs };
 }

@@ -232,7 +232,8 @@ async function main(): Promise<void> {
     };
     for (const scenario of options.measure ? selected : []) {
       // Booking: ours with the booking patient's own token (a patient books for themself)
-      const bookingPair: [Target, Target] | undefined = data.booking ? [{ ...targets[0], headers: data.booking.patient.headers }, targets[1]] : undefined;
+      // (each request carries its patient's Authorization: the bootstrap client's is not sent)
+      const bookingPair: [Target, Target] | undefined = data.booking ? [{ ...targets[0], headers: {} }, targets[1]] : undefined;
       const pair = scenario.versus === 'system-token' ? tokenPair! : scenario.needs === 'booking' ? bookingPair! : targets;
       for (const target of pair) {
         const problem = await probe(scenario, target, data);

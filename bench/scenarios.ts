@@ -115,9 +115,9 @@ const basic: Scenario[] = [
 ];
 
 /**
- * Booking (issue 12): a patient books the next free Slot, with their own token, against a few lines of Koa + pg
- * running the same transaction by hand (lock the Slot, insert the Appointment, mark the Slot, insert one outbox
- * row). Every request takes a Slot no request took before, on both sides.
+ * Booking (issue 12): patients book the next free Slot of their doctor (16 doctors, each with a patient), with
+ * their own tokens, against a few lines of Koa + pg running the same transaction by hand (lock the Slot, insert
+ * the Appointment, mark the Slot, insert one outbox row). Every request takes a Slot no request took before.
  */
 const booking: Scenario = {
   name: 'booking',
@@ -131,17 +131,20 @@ const booking: Scenario = {
       const n = next++;
       if (target.name === 'ours') oursBooked = next;
       else baselineBooked = next;
-      const slot = target.name === 'ours' ? b.slotIds[n % b.slotIds.length] : `b${n}`;
+      // Booking n: pair n % P books that doctor's next Slot
+      const pair = b.pairs[n % b.pairs.length];
+      const slot = target.name === 'ours' ? pair.slotIds[Math.floor(n / b.pairs.length) % pair.slotIds.length] : `b${n}`;
       const body = {
         resourceType: 'Appointment',
         status: 'pending',
         slot: [{ reference: `Slot/${slot}` }],
         participant: [
-          { actor: { reference: `Patient/${b.patient.patientId}` }, status: 'accepted' },
-          { actor: { reference: b.practitioner }, status: 'needs-action' },
+          { actor: { reference: `Patient/${pair.patient.patientId}` }, status: 'accepted' },
+          { actor: { reference: pair.practitioner }, status: 'needs-action' },
         ],
       };
-      return { method: 'POST', path: `${target.fhirPath}/Appointment`, headers: { 'content-type': FHIR_JSON, accept: FHIR_JSON }, body: JSON.stringify(body) };
+      const auth = target.name === 'ours' ? pair.patient.headers : {};
+      return { method: 'POST', path: `${target.fhirPath}/Appointment`, headers: { 'content-type': FHIR_JSON, accept: FHIR_JSON, ...auth }, body: JSON.stringify(body) };
     };
   },
 };

@@ -18,7 +18,7 @@
  */
 import type { Binary, Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../storage/database';
-import { idsWhere, lastLiveVersion, readCurrent, readCurrentWhere, type StoredVersion } from '../storage/repository';
+import { existingTargets, idsWhere, lastLiveVersion, readCurrent, readCurrentWhere, type StoredVersion } from '../storage/repository';
 import type { Condition } from '../storage/search';
 import { localReference } from './compartment';
 import { assertAllowed, type AccessContext, type Interaction } from './context';
@@ -152,19 +152,20 @@ export async function visibleTargets(
   fhirBaseUrl?: string,
 ): Promise<Set<string>> {
   const byType = new Map<string, string[]>();
-  const found = new Set<string>();
-  // The caller's own record (a patient's Patient, a practitioner's Practitioner) is no secret to them.
+  // Targets checked by existence alone, whatever their type, go in one statement: everything for a caller who
+  // writes everywhere, the caller's own record (a patient's Patient is no secret to them), and the types the
+  // caller reads unrestricted (the directory: Practitioner, Slot, ...).
+  const plain: { type: string; id: string }[] = [];
   const own = access.caller.fhirUser;
-  if (!everywhere && own && targets.some((t) => `${t.type}/${t.id}` === own)) {
-    const [type, id] = own.split('/');
-    if ((await idsWhere(q, type, [id], [])).size > 0) found.add(own);
+  for (const t of targets) {
+    const key = `${t.type}/${t.id}`;
+    if (everywhere || key === own || (t.type !== 'Binary' && access.can('read', t.type) && lookupConditions(access, 'read', t.type).length === 0)) plain.push(t);
+    else byType.set(t.type, [...(byType.get(t.type) ?? []), t.id]);
   }
-  for (const t of targets) if (`${t.type}/${t.id}` !== own || everywhere) byType.set(t.type, [...(byType.get(t.type) ?? []), t.id]);
+  const found = await existingTargets(q, plain);
   for (const [type, ids] of byType) {
     const unique = [...new Set(ids)];
-    if (everywhere) {
-      for (const id of await idsWhere(q, type, unique, [])) found.add(`${type}/${id}`);
-    } else if (type === 'Binary') {
+    if (type === 'Binary') {
       for (const id of unique) {
         const v = access.can('read', type) ? await findVisible(access, q, 'read', type, id, { fhirBaseUrl }) : undefined;
         if (v && !v.deleted) found.add(`${type}/${id}`);

@@ -104,6 +104,19 @@ export async function idsWhere(q: Queryable, resourceType: string, ids: string[]
   return new Set(r.rows.map((row) => row.id));
 }
 
+/** "Type/id" of the live resources among `targets`, whatever their types, in one statement. */
+export async function existingTargets(q: Queryable, targets: { type: string; id: string }[]): Promise<Set<string>> {
+  if (targets.length === 0) return new Set();
+  const r = await q.query<{ resource_type: string; id: string }>(
+    `SELECT r.resource_type, r.id FROM resources r JOIN unnest($1::text[], $2::text[]) AS t(resource_type, id)
+        ON r.resource_type = t.resource_type AND r.id = t.id
+      WHERE NOT r.deleted`,
+    [targets.map((t) => t.type), targets.map((t) => t.id)],
+    'existing_targets',
+  );
+  return new Set(r.rows.map((row) => `${row.resource_type}/${row.id}`));
+}
+
 export async function readVersion(
   q: Queryable,
   resourceType: string,

@@ -126,9 +126,11 @@ export interface TargetChecks {
 const targetKey = (t: ReferenceRow) => `${t.targetType}/${t.targetId}`;
 
 function targetChecks(ctx: FhirContext, resource: Resource, previous: Resource | undefined, everywhere: boolean): TargetChecks {
-  const targets = ctx.settings.enforceReferentialIntegrityOnWrite ? localTargets(ctx, resource) : [];
-  if (everywhere) return { plain: targets, visible: [] };
+  let targets = ctx.settings.enforceReferentialIntegrityOnWrite ? localTargets(ctx, resource) : [];
   const known = new Set(previous ? localTargets(ctx, previous).map(targetKey) : []);
+  // With deletes refused while referenced, what the previous version referenced still exists: no query for it.
+  if (ctx.settings.enforceReferentialIntegrityOnDelete) targets = targets.filter((t) => !known.has(targetKey(t)));
+  if (everywhere) return { plain: targets, visible: [] };
   return { plain: targets.filter((t) => known.has(targetKey(t))), visible: targets.filter((t) => !known.has(targetKey(t))) };
 }
 

@@ -193,9 +193,11 @@ async function holdTime(ctx: FhirContext, q: Queryable, id: string, who: Party[]
   if (!(Date.parse(period[1]) > Date.parse(period[0]))) throw unprocessable('An Appointment must end after it starts', 'Appointment.end');
   // One booking at a time per participant, locked in one order: two bookings of one doctor's overlapping Slots
   // would otherwise each wait on the other's uncommitted hold (the exclusion constraint) and deadlock.
-  for (const actor of [...actors].sort()) {
-    await q.query(`SELECT pg_advisory_xact_lock(hashtext('appointment-hold:' || $1))`, [actor]);
-  }
+  await q.query(
+    `SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($1::text[]) AS a ORDER BY 1 OFFSET 0) AS locks`,
+    [actors],
+    'appointment_hold_locks',
+  );
   const clash = await q.query<{ appointment_id: string; actor: string }>(
     `SELECT appointment_id, actor FROM appointment_hold
       WHERE actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 LIMIT 1`,

@@ -26,6 +26,10 @@ export const slotHook: TypeHook = {
   async beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void> {
     const previous = event.previous as Slot | undefined;
     const next = event.next as Slot | undefined;
+    if (ctx.byWorkflow && previous && next && samePeriod(previous, next)) {
+      // A booking changing the status of its own Slot: the time it takes is unchanged.
+      return;
+    }
     const heldBy = previous ? await appointmentHolding(q, event.id) : undefined;
     if (!next) {
       if (heldBy) throw conflict(`Slot/${event.id} is held by Appointment/${heldBy}: cancel the Appointment first`);
@@ -36,6 +40,11 @@ export const slotHook: TypeHook = {
     await recordPeriod(ctx, q, event.id, next);
   },
 };
+
+/** Same time, same Schedule, and taking time before and after (not entered in error). */
+function samePeriod(a: Slot, b: Slot): boolean {
+  return a.start === b.start && a.end === b.end && a.schedule?.reference === b.schedule?.reference && a.status !== 'entered-in-error' && b.status !== 'entered-in-error';
+}
 
 /** What a client may not do to a Slot, whatever its access. */
 function guardClientChange(ctx: FhirContext, id: string, previous: Slot | undefined, next: Slot, heldBy: string | undefined): void {
