@@ -105,8 +105,7 @@ async function book(ctx: FhirContext, q: Queryable, id: string, next: Appointmen
     // holds its Slot and its time.
     if (LIVE.has(next.status) && next.start && next.end) {
       const ref = localReference(next.slot[0].reference, ctx.settings.fhirBaseUrl);
-      if (ref?.type === 'Slot') await takeSlot(q, ref.id, id);
-      await holdTime(ctx, q, id, who, next.start, next.end);
+      await holdTime(ctx, q, id, who, next.start, next.end, { slotId: ref?.type === 'Slot' ? ref.id : undefined });
     }
     return;
   }
@@ -143,12 +142,10 @@ async function book(ctx: FhirContext, q: Queryable, id: string, next: Appointmen
   next.end = end.toISOString();
   next.extension = [...(next.extension ?? []).filter((e) => e.url !== VIRTUAL_SERVICE), videoRoom(settings)];
 
-  await takeSlot(q, slot.id, id);
-  await holdTime(ctx, q, id, who, next.start, next.end);
-  await setSlotStatus(ctx, q, slot, 'busy-tentative');
   const rows: OutboxRow[] = [{ kind: 'mail.booking-requested', payload: { appointment: id } }];
   if (start.getTime() - 24 * HOUR > Date.now()) rows.push({ kind: 'mail.reminder', payload: { appointment: id }, dueAt: new Date(start.getTime() - 24 * HOUR) });
-  await enqueue(q, rows);
+  await holdTime(ctx, q, id, who, next.start, next.end, { slotId: slot.id, outbox: rows });
+  await setSlotStatus(ctx, q, slot, 'busy-tentative');
 }
 
 /**
@@ -176,48 +173,67 @@ async function scheduleActors(ctx: FhirContext, q: Queryable, slot: Slot): Promi
   return out;
 }
 
-async function takeSlot(q: Queryable, slotId: string, appointmentId: string): Promise<void> {
-  try {
-    await q.query('INSERT INTO slot_hold (slot_id, appointment_id) VALUES ($1, $2)', [slotId, appointmentId]);
-  } catch (err) {
-    if (isConstraintViolation(err)) throw conflict(`Slot/${slotId} is already booked`);
-    throw err;
-  }
-}
-
-/** No participant holds two live Appointments at once: 409 naming the other one when the caller may read it. */
-async function holdTime(ctx: FhirContext, q: Queryable, id: string, who: Party[], start: string, end: string): Promise<void> {
+/**
+ * Holds the participants' time (and the Slot, and writes the booking's outbox rows) in two statements: the
+ * per-participant locks with the check that names a clash, then every row at once. No participant holds two live
+ * Appointments at once: 409 naming the other one when the caller may read it; the constraints decide a race.
+ */
+async function holdTime(
+  ctx: FhirContext,
+  q: Queryable,
+  id: string,
+  who: Party[],
+  start: string,
+  end: string,
+  also: { slotId?: string; outbox?: OutboxRow[] } = {},
+): Promise<void> {
   const actors = [...new Set(who.map((p) => p.key))];
-  if (actors.length === 0) return;
   const period = [new Date(Date.parse(start)).toISOString(), new Date(Date.parse(end)).toISOString()];
   if (!(Date.parse(period[1]) > Date.parse(period[0]))) throw unprocessable('An Appointment must end after it starts', 'Appointment.end');
-  // One booking at a time per participant, locked in one order: two bookings of one doctor's overlapping Slots
-  // would otherwise each wait on the other's uncommitted hold (the exclusion constraint) and deadlock.
-  await q.query(
-    `SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($1::text[]) AS a ORDER BY 1 OFFSET 0) AS locks`,
-    [actors],
-    'appointment_hold_locks',
-  );
+  // One booking at a time per participant, locked in one order (the materialized CTE runs before the check):
+  // two bookings of one doctor's overlapping Slots would otherwise each wait on the other's uncommitted hold
+  // (the exclusion constraint) and deadlock. The check's snapshot predates the lock, so a booking committed while
+  // this one waited is caught by the constraint instead, with a message that names no Appointment.
   const clash = await q.query<{ appointment_id: string; actor: string }>(
-    `SELECT appointment_id, actor FROM appointment_hold
-      WHERE actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 LIMIT 1`,
+    `WITH locks AS MATERIALIZED (
+       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($1::text[]) AS a ORDER BY 1 OFFSET 0) AS l
+     )
+     SELECT appointment_id, actor FROM appointment_hold
+      WHERE (SELECT count(*) FROM locks) >= 0
+        AND actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 LIMIT 1`,
     [actors, period[0], period[1], id],
+    'appointment_hold_check',
   );
   if (clash.rows[0]) {
     const { appointment_id: other, actor } = clash.rows[0];
     const named = (await nameVisible(ctx.access, q, [`Appointment/${other}`])).visible.length > 0 ? `Appointment/${other}` : 'another Appointment';
     throw conflict(`${actor} already has ${named} at that time`);
   }
+  const rows = also.outbox ?? [];
   try {
     await q.query(
-      `INSERT INTO appointment_hold (appointment_id, actor, period)
+      `WITH slot AS (INSERT INTO slot_hold (slot_id, appointment_id) SELECT $5::text, $1 WHERE $5::text IS NOT NULL),
+            outbox AS (INSERT INTO outbox (kind, payload, due_at) SELECT kind, payload, COALESCE(due_at, now())
+                         FROM unnest($6::text[], $7::jsonb[], $8::timestamptz[]) AS r(kind, payload, due_at))
+       INSERT INTO appointment_hold (appointment_id, actor, period)
        SELECT $1, actor, tstzrange($3::timestamptz, $4::timestamptz) FROM unnest($2::text[]) AS actor
        ON CONFLICT (appointment_id, actor) DO UPDATE SET period = EXCLUDED.period`,
-      [id, actors, period[0], period[1]],
+      [
+        id,
+        actors,
+        period[0],
+        period[1],
+        also.slotId ?? null,
+        rows.map((r) => r.kind),
+        rows.map((r) => JSON.stringify(r.payload)),
+        rows.map((r) => r.dueAt?.toISOString() ?? null),
+      ],
+      'appointment_hold_insert',
     );
   } catch (err) {
-    if (isConstraintViolation(err)) throw conflict('A participant already has another Appointment at that time');
-    throw err;
+    if (!isConstraintViolation(err)) throw err;
+    if ((err as { constraint?: string }).constraint === 'slot_hold_pkey') throw conflict(`Slot/${also.slotId} is already booked`);
+    throw conflict('A participant already has another Appointment at that time');
   }
 }
 
