@@ -5,6 +5,7 @@
 import type { FhirContext, WriteEvent, Workflows } from '../fhir/context';
 import type { Queryable } from '../storage/database';
 import { schedulingHooks, type SchedulingSettings } from './scheduling';
+import { subscriptionHook, type SubscriptionSettings } from './subscriptions';
 
 /** The rules of one resource type. */
 export interface TypeHook {
@@ -14,10 +15,15 @@ export interface TypeHook {
 
 export interface WorkflowSettings {
   scheduling: SchedulingSettings;
+  /** Unset: no endpoint is allow-listed (only https to public addresses). */
+  subscriptions?: SubscriptionSettings;
 }
 
 export function createWorkflows(settings: WorkflowSettings): Workflows {
-  const hooks: Record<string, TypeHook> = { ...schedulingHooks(settings.scheduling) };
+  const hooks: Record<string, TypeHook> = {
+    ...schedulingHooks(settings.scheduling),
+    Subscription: subscriptionHook(settings.subscriptions ?? { endpointAllowlist: [] }),
+  };
   return {
     handles: (resourceType) => Object.prototype.hasOwnProperty.call(hooks, resourceType),
     beforeWrite: (ctx, q, event) => hooks[event.resourceType].beforeWrite(ctx, q, event),
