@@ -20,6 +20,7 @@ import type { Database } from './storage/database';
 import { InsertBatcher } from './storage/insertBatcher';
 import { createWorkflows } from './workflows';
 import { extendHorizonHandler } from './workflows/scheduling/generate';
+import { subscriptionHandlers } from './workflows/subscriptions';
 import { notificationHandlers } from './workflows/notifications';
 import { createOutboxWorker, type OutboxHandlers, type OutboxWorkerOptions } from './workflows/outbox/worker';
 import { isMigrated } from './storage/migrate';
@@ -60,7 +61,10 @@ export function createApp(deps: AppDeps): App {
       onBatch: probe.createBatch,
     }),
     validator,
-    workflows: createWorkflows({ scheduling: { videoBaseUrl: config.videoBaseUrl } }),
+    workflows: createWorkflows({
+      scheduling: { videoBaseUrl: config.videoBaseUrl },
+      subscriptions: { endpointAllowlist: config.subscriptionEndpointAllowlist },
+    }),
     settings: {
       fhirBaseUrl,
       enforceReferentialIntegrityOnWrite: config.enforceReferentialIntegrityOnWrite,
@@ -78,6 +82,7 @@ export function createApp(deps: AppDeps): App {
   const outboxHandlers: OutboxHandlers = {
     ...notificationHandlers({ db, mailer, appUrl: config.baseUrl, mailFrom: config.mailFrom }),
     'schedule.extend-horizon': extendHorizonHandler(services),
+    ...subscriptionHandlers({ services, settings: { endpointAllowlist: config.subscriptionEndpointAllowlist } }),
     ...testHandlers,
   };
   const worker = createOutboxWorker({

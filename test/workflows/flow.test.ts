@@ -4,6 +4,8 @@
  * and rating (with the price through _include), sees the free Slots, books, gets a video room, the doctor gets an
  * e-mail and accepts; the second patient books and cancels with a reason; nothing double-books.
  */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startServer, type TestServer } from '../helpers/server';
 import { PATIENT_SCOPE, signUp, signUpPractitioner, tokensFor } from '../auth/helpers';
 import { startSmtp, waitFor, type TestSmtp } from './outboxSupport';
@@ -15,15 +17,35 @@ const SPECIALTY = { system: 'http://snomed.info/sct', code: '394579002', display
 
 let s: TestServer;
 let smtp: TestSmtp;
+/** A hospital system's endpoint: what it received. */
+let receiver: Server;
+const hooks: { headers: IncomingMessage['headers']; body: string }[] = [];
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
 
 beforeAll(async () => {
   smtp = await startSmtp();
-  s = await startServer({ OUTBOX_POLL_MS: '50', SMTP_URL: smtp.url, MAIL_FROM: 'Health&Med <no-reply@healthmed.test>', VIDEO_BASE_URL: 'https://meet.jit.si' });
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      hooks.push({ headers: req.headers, body });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const hookHost = `127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  s = await startServer({
+    OUTBOX_POLL_MS: '50',
+    SMTP_URL: smtp.url,
+    MAIL_FROM: 'Health&Med <no-reply@healthmed.test>',
+    VIDEO_BASE_URL: 'https://meet.jit.si',
+    SUBSCRIPTION_ENDPOINT_ALLOWLIST: hookHost,
+  });
 });
 afterAll(async () => {
   await s.close();
   await smtp.close();
+  await new Promise((resolve) => receiver.close(resolve));
 });
 
 test('publish, find, book, be told, accept; book and cancel with a reason', async () => {
@@ -100,6 +122,18 @@ test('publish, find, book, be told, accept; book and cancel with a reason', asyn
   expect(slots.length).toBeGreaterThanOrEqual(6);
   for (const slot of slots) expect(['12:00', '13:00', '14:00']).toContain(new Date(slot.start).toISOString().slice(11, 16)); // 09:00-11:00 at UTC-3
 
+  // A hospital system subscribes to this doctor's booked consultations (rest-hook, the resource as payload)
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/fhir-hook`;
+  const subscription = await s.request('POST', '/fhir/Subscription', {
+    resourceType: 'Subscription',
+    status: 'requested',
+    reason: 'Consultas confirmadas',
+    criteria: `Appointment?status=booked&actor=${doctor.practitioner}`,
+    channel: { type: 'rest-hook', endpoint: hookUrl, payload: 'application/fhir+json', header: ['X-Hospital: 42'] },
+  });
+  expect(subscription.status).toBe(201);
+  await waitFor('the Subscription to be active', async () => (await s.request('GET', `/fhir/Subscription/${subscription.body.id}`)).body.status === 'active');
+
   // Ana books the first one; Bia cannot take it
   const booking = (slot: string, patient: string) => ({
     resourceType: 'Appointment',
@@ -131,6 +165,12 @@ test('publish, find, book, be told, accept; book and cancel with a reason', asyn
   expect(accept.body.status).toBe('booked');
   expect((await s.request('GET', `/fhir/Slot/${slots[0].id}`)).body.status).toBe('busy');
   await waitFor('the mail to Ana', () => smtp.received.find((m) => m.to.includes(ana.email.toLowerCase()) || m.to.includes(ana.email)));
+  // The hospital is notified of the booked consultation, signed, with its header; the pending one did not match
+  const hook = await waitFor('the rest-hook', () => hooks.find((h) => h.body.includes(appt.id)));
+  expect(JSON.parse(hook.body)).toMatchObject({ resourceType: 'Appointment', id: appt.id, status: 'booked' });
+  expect(hook.headers['x-hospital']).toBe('42');
+  expect(hook.headers['webhook-signature']).toMatch(/^v1,/);
+  expect(hooks.filter((h) => h.body.includes(appt.id))).toHaveLength(1);
 
   // Bia books the second Slot and cancels it with a reason: the Slot is free again
   const second = await s.request('POST', '/fhir/Appointment', booking(slots[1].id, bia.patient), as(bia.token));
