@@ -5,7 +5,7 @@
 import type { Middleware } from 'koa';
 import { logger } from '../logger';
 import { notFound, OperationOutcomeError, outcome, serverError } from '../fhir/outcomes';
-import { DatabaseUnavailableError, QueryTimeoutError } from '../storage/database';
+import { DatabaseUnavailableError, pgErrorCode, QueryTimeoutError } from '../storage/database';
 import { writeResource } from './respond';
 
 function fromHttpError(err: { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string }): OperationOutcomeError | undefined {
@@ -30,6 +30,17 @@ function timedOut(): OperationOutcomeError {
   return new OperationOutcomeError(503, outcome('error', 'transient', 'The database took too long (DB_STATEMENT_TIMEOUT_MS); retry shortly'), { 'Retry-After': String(RETRY_AFTER_SECONDS) });
 }
 
+/**
+ * PostgreSQL broke a deadlock or a serialization conflict between concurrent writes by failing this one
+ * (https://www.postgresql.org/docs/current/errcodes-appendix.html, class 40): nothing of it was written, and the
+ * same request may well succeed when sent again.
+ */
+function concurrentConflict(err: unknown): OperationOutcomeError | undefined {
+  const code = pgErrorCode(err);
+  if (code !== '40P01' && code !== '40001') return undefined;
+  return new OperationOutcomeError(409, outcome('error', 'transient', 'A concurrent write conflicted with this one and nothing was written; retry'), { 'Retry-After': '1' });
+}
+
 export function outcomeErrors(): Middleware {
   return async (ctx, next) => {
     try {
@@ -43,7 +54,7 @@ export function outcomeErrors(): Middleware {
             ? unavailable()
             : err instanceof QueryTimeoutError
               ? timedOut()
-              : fromHttpError(err as object);
+              : (concurrentConflict(err) ?? fromHttpError(err as object));
       if (!e) {
         logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: ctx.method, route: ctx.state.route }, 'unhandled error');
         e = serverError();

@@ -10,11 +10,11 @@ import { walkReferences } from '../../storage/indexer';
 import { lockCriteria } from '../../storage/repository';
 import type { FhirContext, FhirRequest, FhirResponse } from '../context';
 import { isKnownResourceType } from '../definitions';
-import { badRequest, issuesOutcome, OperationOutcomeError, preconditionFailed, serverError } from '../outcomes';
+import { badRequest, issuesOutcome, OperationOutcomeError, outcome, preconditionFailed, serverError } from '../outcomes';
 import { MAX_ISSUES } from '../validation/issues';
 import { newResourceId } from '../resources';
 import { logger } from '../../logger';
-import { isConnectionError } from '../../storage/database';
+import { isConnectionError, pgErrorCode } from '../../storage/database';
 import { create } from './create';
 import { matchCriteria, runDeferredChecks } from './write';
 
@@ -201,6 +201,9 @@ async function batch(ctx: FhirContext, outer: FhirRequest, entries: Entry[], rou
 function unexpected(err: unknown): OperationOutcomeError {
   // The database going away fails the whole batch with 503 (src/http/errors.ts), not each entry with 500.
   if (isConnectionError(err)) throw err;
+  // A deadlock or serialization conflict with a concurrent write: this entry wrote nothing and may be retried.
+  const code = pgErrorCode(err);
+  if (code === '40P01' || code === '40001') return new OperationOutcomeError(409, outcome('error', 'transient', 'A concurrent write conflicted with this one and nothing was written; retry'));
   logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack }, 'batch entry failed');
   return serverError();
 }

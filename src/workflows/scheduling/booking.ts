@@ -194,14 +194,18 @@ async function holdTime(
   // two bookings of one doctor's overlapping Slots would otherwise each wait on the other's uncommitted hold
   // (the exclusion constraint) and deadlock. The check's snapshot predates the lock, so a booking committed while
   // this one waited is caught by the constraint instead, with a message that names no Appointment.
+  // Inside a transaction Bundle that books several Appointments, locks taken booking by booking would not be in
+  // one global order (two such Bundles could deadlock on them): there the constraints alone decide, and a
+  // deadlock between overlapping Bundles is a 409 to retry (src/http/errors.ts).
+  const lockActors = ctx.tx ? [] : actors;
   const clash = await q.query<{ appointment_id: string; actor: string }>(
     `WITH locks AS MATERIALIZED (
-       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($1::text[]) AS a ORDER BY 1 OFFSET 0) AS l
+       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($5::text[]) AS a ORDER BY 1 OFFSET 0) AS l
      )
      SELECT appointment_id, actor FROM appointment_hold
       WHERE (SELECT count(*) FROM locks) >= 0
         AND actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 LIMIT 1`,
-    [actors, period[0], period[1], id],
+    [actors, period[0], period[1], id, lockActors],
     'appointment_hold_check',
   );
   if (clash.rows[0]) {
