@@ -82,7 +82,7 @@ const UTC_OFFSET_HOURS = 3;
 /** Series of patient() the search Patients use (0: read benchmark, 1: create benchmark). */
 export const PATIENT_SERIES = 2;
 /** Share of Patients that have Appointments at all. */
-const PATIENTS_WITH_APPOINTMENTS = 0.4;
+export const PATIENTS_WITH_APPOINTMENTS = 0.4;
 
 export interface Sizes {
   locations: number;

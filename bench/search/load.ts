@@ -29,6 +29,8 @@ import {
   slotStatus,
   SLOTS_PER_SCHEDULE,
   type Sizes,
+  PATIENTS_WITH_APPOINTMENTS,
+  SLOT_MINUTES,
 } from './data';
 
 /** What the scenarios use; saved with the database so `--reuse` can skip the load. */
@@ -226,6 +228,13 @@ export async function loadSearchData(
   for (let g = 0; g < size.slots; g++) if (booked[g]) bookedList.push(g);
   const withAppointments = new Set<string>();
   let encounters = 0;
+  // The server refuses what a real agenda cannot hold: a patient or a doctor with two live (booked) consultations
+  // at once. A future booking whose patient is busy then goes to the next free patient; one whose doctor is busy
+  // (through another of their PractitionerRoles) is left out, its Slot staying busy.
+  const appointmentPool = Math.max(1, Math.floor(size.patients * PATIENTS_WITH_APPOINTMENTS));
+  const busy = new Map<string, number[]>();
+  const isBusy = (who: string, when: number) => (busy.get(who) ?? []).some((t) => Math.abs(t - when) < SLOT_MINUTES * 60_000);
+  const hold = (who: string, when: number) => busy.set(who, [...(busy.get(who) ?? []), when]);
   progress = new Progress('Appointment+Encounter', bookedList.length + bookedList.filter(isPast).length);
   await postBundles(
     fhirBase,
@@ -236,11 +245,20 @@ export async function loadSearchData(
           const g = bookedList[n];
           const s = Math.floor(g / SLOTS_PER_SCHEDULE);
           const r = scheduleRole(s);
-          const patientRef = patients[appointmentPatient(n, size.patients)];
-          if (!patientRef || !slots[g]) continue;
-          withAppointments.add(patientRef);
           const when = slotStart(start, s, g % SLOTS_PER_SCHEDULE);
           const practitionerRef = practitioners[r % size.practitioners]!;
+          let p = appointmentPatient(n, size.patients);
+          if (when >= anchor) {
+            if (isBusy(practitionerRef, when)) continue;
+            for (let tries = 0; tries < appointmentPool && patients[p] && isBusy(patients[p]!, when); tries++) p = (p + 1) % appointmentPool;
+          }
+          const patientRef = patients[p];
+          if (!patientRef || !slots[g] || (when >= anchor && isBusy(patientRef, when))) continue;
+          if (when >= anchor) {
+            hold(patientRef, when);
+            hold(practitionerRef, when);
+          }
+          withAppointments.add(patientRef);
           const fullUrl = `urn:uuid:${randomUUID()}`;
           entry.push(post(appointment(when < anchor, when, roleSpecialty(r), { patient: patientRef, practitioner: practitionerRef, slot: slots[g]! }), fullUrl));
           if (when < anchor) {
