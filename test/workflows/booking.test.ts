@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startServer, type TestServer } from '../helpers/server';
-import { PATIENT_SCOPE, signUp, signUpPractitioner, tokensFor } from '../auth/helpers';
+import { doctorWithToken, patientWithToken } from './people';
 
 let s: TestServer;
 let admin: string;
@@ -25,18 +25,10 @@ const nextHour = () => new Date(Math.ceil(Date.now() / HOUR) * HOUR + hourOffset
 beforeAll(async () => {
   s = await startServer({ VIDEO_BASE_URL: 'https://video.example.org/rooms/' });
   admin = await s.adminToken();
-  const practitioner = async () => {
-    const dr = await signUpPractitioner(s, admin);
-    return { practitioner: dr.practitioner, token: (await tokensFor(s, dr.crm, 'openid fhirUser user/*.cruds')).access_token };
-  };
-  doctor = await practitioner();
-  otherDoctor = await practitioner();
-  const patient = async () => {
-    const p = await signUp(s);
-    return { patient: p.patient, token: (await tokensFor(s, p.email, PATIENT_SCOPE)).access_token };
-  };
-  ana = await patient();
-  bia = await patient();
+  doctor = await doctorWithToken(s, admin);
+  otherDoctor = await doctorWithToken(s, admin);
+  ana = await patientWithToken(s);
+  bia = await patientWithToken(s);
   const schedule = await s.request('POST', '/fhir/Schedule', { resourceType: 'Schedule', active: true, actor: [{ reference: doctor.practitioner }] }, as(doctor.token));
   expect(schedule.status).toBe(201);
   scheduleId = schedule.body.id;
@@ -393,10 +385,7 @@ describe('concurrency', () => {
     const start = nextHour();
     hourOffset += 3;
     const doctors = [doctor, otherDoctor];
-    for (let i = 0; i < 2; i++) {
-      const dr = await signUpPractitioner(s, admin);
-      doctors.push({ practitioner: dr.practitioner, token: (await tokensFor(s, dr.crm, 'openid fhirUser user/*.cruds')).access_token });
-    }
+    for (let i = 0; i < 2; i++) doctors.push(await doctorWithToken(s, admin));
     const slots = await overlappingSlots(doctors, 8, start);
     const results = await Promise.all(
       Array.from({ length: 200 }, (_, i) => {

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startServer, type TestServer } from '../helpers/server';
-import { PATIENT_SCOPE, signUp, signUpPractitioner, tokensFor } from '../auth/helpers';
+import { doctorWithToken, patientWithToken } from './people';
 import { startSmtp, waitFor, type TestSmtp } from './outboxSupport';
 
 const AVAILABILITY = 'http://fhir.healthmed.com.br/StructureDefinition/availability';
@@ -50,12 +50,9 @@ afterAll(async () => {
 
 test('publish, find, book, be told, accept; book and cancel with a reason', async () => {
   const admin = await s.adminToken();
-  const dr = await signUpPractitioner(s, admin);
-  const doctor = { ...dr, token: (await tokensFor(s, dr.crm, 'openid fhirUser user/*.cruds')).access_token };
-  const anaUser = await signUp(s);
-  const ana = { ...anaUser, token: (await tokensFor(s, anaUser.email, PATIENT_SCOPE)).access_token };
-  const biaUser = await signUp(s);
-  const bia = { ...biaUser, token: (await tokensFor(s, biaUser.email, PATIENT_SCOPE)).access_token };
+  const doctor = await doctorWithToken(s, admin);
+  const ana = await patientWithToken(s);
+  const bia = await patientWithToken(s);
 
   // The directory (an admin's work): a Location near Avenida Paulista, a PractitionerRole with price and rating
   const location = await s.request('POST', '/fhir/Location', { resourceType: 'Location', name: 'Consultório Paulista', position: { latitude: -23.5614, longitude: -46.6559 } });

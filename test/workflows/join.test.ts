@@ -4,7 +4,7 @@
  */
 import { jwtVerify } from 'jose';
 import { startServer, type TestServer } from '../helpers/server';
-import { PATIENT_SCOPE, signUp, signUpPractitioner, tokensFor } from '../auth/helpers';
+import { doctorWithToken, patientWithToken } from './people';
 
 const SECRET = 'jitsi-app-secret-for-tests-0123456789';
 let s: TestServer;
@@ -18,14 +18,9 @@ const as = (token: string) => ({ authorization: `Bearer ${token}` });
 beforeAll(async () => {
   s = await startServer({ VIDEO_BASE_URL: 'https://meet.healthmed.example', JITSI_APP_ID: 'healthmed', JITSI_APP_SECRET: SECRET });
   const admin = await s.adminToken();
-  const dr = await signUpPractitioner(s, admin);
-  doctor = { practitioner: dr.practitioner, token: (await tokensFor(s, dr.crm, 'openid fhirUser user/*.cruds')).access_token };
-  const patient = async () => {
-    const p = await signUp(s);
-    return { patient: p.patient, token: (await tokensFor(s, p.email, PATIENT_SCOPE)).access_token };
-  };
-  ana = await patient();
-  bia = await patient();
+  doctor = await doctorWithToken(s, admin);
+  ana = await patientWithToken(s);
+  bia = await patientWithToken(s);
   const schedule = await s.request('POST', '/fhir/Schedule', { resourceType: 'Schedule', active: true, actor: [{ reference: doctor.practitioner }] }, as(doctor.token));
   const start = new Date(Math.ceil(Date.now() / 3600_000) * 3600_000 + 72 * 3600_000);
   const slot = await s.request(

@@ -242,8 +242,11 @@ async function holdTime(
 }
 
 async function release(q: Queryable, appointmentId: string): Promise<void> {
-  await q.query('DELETE FROM slot_hold WHERE appointment_id = $1', [appointmentId]);
-  await q.query('DELETE FROM appointment_hold WHERE appointment_id = $1', [appointmentId]);
+  await q.query(
+    'WITH slot AS (DELETE FROM slot_hold WHERE appointment_id = $1) DELETE FROM appointment_hold WHERE appointment_id = $1',
+    [appointmentId],
+    'appointment_release',
+  );
 }
 
 /** The workflow's own write of the Slot (the Slot's rules let it through: src/workflows/scheduling/slots.ts). */
