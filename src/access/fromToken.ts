@@ -1,10 +1,12 @@
 /**
  * Turns a verified token's grant into the AccessContext a request carries. For a practitioner it also
  * looks up, once per request, the PractitionerRoles that are theirs and the Schedules they own (actor is
- * them or one of their roles), which decide their Slot writes.
+ * them or one of their roles), which decide their Slot writes, and the Consents that open patients' documents to
+ * them now (consent.ts).
  */
 import type { Database } from '../storage/database';
 import { referencingIds } from '../storage/repository';
+import { loadConsentDecision } from './consent';
 import type { AccessContext, Caller } from './context';
 import { createAccessContext } from './policy';
 
@@ -34,5 +36,6 @@ export async function accessForGrant(db: Database, grant: TokenGrant, fhirBaseUr
     fhirBaseUrl,
     practitionerRoles: roles,
     ownsSchedule: (scheduleId) => schedules.has(scheduleId),
+    consent: await loadConsentDecision(db, practitionerId, roles, fhirBaseUrl),
   });
 }

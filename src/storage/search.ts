@@ -72,7 +72,12 @@ export type Condition =
   /** The resource references through `code` a resource of one of the target types meeting its conditions. */
   | { kind: 'chain'; code: string; targets: { types: string[]; where: Condition[] }[] }
   /** A resource of `type` meeting `where` references this one through `code` (_has). */
-  | { kind: 'has'; type: string; code: string; where: Condition[] };
+  | { kind: 'has'; type: string; code: string; where: Condition[] }
+  /**
+   * A DocumentReference that an active Consent opens to the practitioner at the instant `at` (an ISO instant): the
+   * rows of consent_grant (migrations/0011_consent.sql), decided in SQL (src/access/consent.ts).
+   */
+  | { kind: 'consent'; practitioner: string; at: string };
 
 /** A sort key: a column of `resources`, or a search parameter's values in its index table. */
 /**

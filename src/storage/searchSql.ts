@@ -206,6 +206,8 @@ export function compileCondition(b: SqlBuilder, c: Condition, r: string): string
       return has(b, c, r);
     case 'missing':
       return exists(b, c.table, r, c.table === 'position' ? undefined : c.code, () => '', c.missing);
+    case 'consent':
+      return consentOpens(b, c, r);
     default: {
       const side = sideCondition(b, c)!;
       return exists(b, side.table, r, side.code, side.where, side.not);
@@ -492,4 +494,33 @@ function has(b: SqlBuilder, c: Extract<Condition, { kind: 'has' }>, r: string): 
   return `EXISTS (SELECT 1 FROM search_reference ${s} JOIN resources ${t} ON ${t}.resource_type = ${s}.resource_type AND ${t}.id = ${s}.resource_id
     WHERE ${s}.target_type = ${r}.resource_type AND ${s}.target_id = ${r}.id AND ${s}.resource_type = ${b.p(c.type)}
     AND ${s}.code = ${b.p(c.code)} AND NOT ${t}.deleted${where.length ? ' AND ' + where.join(' AND ') : ''}${fence})`;
+}
+
+/**
+ * Sharing by Consent (migrations/0011_consent.sql; src/access/consent.ts): a permit row of consent_grant naming the
+ * practitioner and in force at `at` matches the document, and no deny row of the same Consent, as deep or deeper,
+ * in force and matching, overrides it (https://hl7.org/fhir/R4/consent.html#provision).
+ */
+function consentOpens(b: SqlBuilder, c: Extract<Condition, { kind: 'consent' }>, r: string): string {
+  const g = b.alias('g');
+  const d = b.alias('g');
+  const who = b.p(c.practitioner);
+  const at = b.p(c.at, 'timestamptz');
+  const inForce = (x: string) => `${x}.practitioner_id = ${who} AND ${x}.period_start <= ${at} AND ${x}.period_end > ${at}`;
+  return `(${r}.resource_type = 'DocumentReference' AND EXISTS (SELECT 1 FROM consent_grant ${g} WHERE ${inForce(g)} AND ${g}.permit
+    AND ${grantMatches(b, g, r)} AND NOT EXISTS (SELECT 1 FROM consent_grant ${d} WHERE ${d}.consent_id = ${g}.consent_id
+    AND ${inForce(d)} AND NOT ${d}.permit AND ${d}.depth >= ${g}.depth AND ${grantMatches(b, d, r)})))`;
+}
+
+/** The consent_grant row aliased g covers the document aliased r: its patient's, named, dated and categorized as it says. */
+function grantMatches(b: SqlBuilder, g: string, r: string): string {
+  const [s, x, l, t] = [b.alias('s'), b.alias('s'), b.alias('l'), b.alias('s')];
+  const mine = (a: string) => `${a}.resource_type = ${r}.resource_type AND ${a}.resource_id = ${r}.id`;
+  return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${mine(s)} AND ${s}.code = 'subject' AND ${s}.target_type = 'Patient'
+      AND ${s}.target_id = ${g}.patient_id)
+    AND (${g}.documents IS NULL OR ${r}.id = ANY(${g}.documents))
+    AND (${g}.data_start IS NULL OR EXISTS (SELECT 1 FROM search_date ${x} WHERE ${mine(x)} AND ${x}.code = 'date'
+      AND ${x}.start_at >= ${g}.data_start AND ${x}.end_at <= ${g}.data_end))
+    AND (${g}.categories IS NULL OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(${g}.categories) ${l} WHERE NOT EXISTS
+      (SELECT 1 FROM search_token ${t} WHERE ${mine(t)} AND ${t}.code = 'category' AND ${l}.value ? (${t}.system || '|' || ${t}.value))))`;
 }

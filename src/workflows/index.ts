@@ -4,6 +4,7 @@
  */
 import type { FhirContext, WriteEvent, Workflows } from '../fhir/context';
 import type { Queryable } from '../storage/database';
+import { consentHook } from './records/consent';
 import { schedulingHooks, type SchedulingSettings } from './scheduling';
 import { subscriptionHook, type SubscriptionSettings } from './subscriptions';
 
@@ -23,6 +24,7 @@ export function createWorkflows(settings: WorkflowSettings): Workflows {
   const hooks: Record<string, TypeHook> = {
     ...schedulingHooks(settings.scheduling),
     Subscription: subscriptionHook(settings.subscriptions ?? { endpointAllowlist: [] }),
+    Consent: consentHook,
   };
   return {
     handles: (resourceType) => Object.prototype.hasOwnProperty.call(hooks, resourceType),
