@@ -15,6 +15,9 @@ import { authRoutes } from './http/auth';
 import { accessForGrant } from './access/fromToken';
 import { outcomeErrors } from './http/errors';
 import { fhirHandler } from './http/fhir';
+import { binaryRoutes } from './http/binary';
+import { createBlobs, type Blobs } from './blobs';
+import { prepareAttachments } from './workflows/records/attachments';
 import { probes } from './http/probes';
 import type { Database } from './storage/database';
 import { InsertBatcher } from './storage/insertBatcher';
@@ -33,6 +36,8 @@ export interface AppDeps {
   validator: FhirValidator;
   /** Outgoing mail (password resets, notices); default: SMTP_URL, or the log. Tests pass one that records. */
   mailer?: Mailer;
+  /** Attachment storage and keys; default: from the configuration (src/blobs/). */
+  blobs?: Blobs;
   /** false: no outbox worker in this app (a test that drives one itself); default: it runs. */
   background?: boolean;
   /** Tests: more outbox handlers (or replacements), and a shorter lease or backoff than production's. */
@@ -52,6 +57,7 @@ export function createApp(deps: AppDeps): App {
   let migrated = false;
   const probe = probes(db, async () => (migrated ||= await isMigrated(db, migrationsDir)));
   const fhirBaseUrl = `${config.baseUrl}/fhir`;
+  const blobs = deps.blobs ?? createBlobs({ ...config.blobs, dataDir: config.dataDir, s3: config.blobs.s3Bucket ? { bucket: config.blobs.s3Bucket, endpoint: config.blobs.s3Endpoint, forcePathStyle: config.blobs.s3ForcePathStyle } : undefined });
   const services: FhirServices = {
     db,
     // PGlite has one connection: one writer, and the creates that wait for it go in the next statement
@@ -64,6 +70,7 @@ export function createApp(deps: AppDeps): App {
     workflows: createWorkflows({
       scheduling: { videoBaseUrl: config.videoBaseUrl },
       subscriptions: { endpointAllowlist: config.subscriptionEndpointAllowlist },
+      blobs,
     }),
     settings: {
       fhirBaseUrl,
@@ -92,9 +99,9 @@ export function createApp(deps: AppDeps): App {
     onOutcome: probe.outboxDelivery,
     ...outboxOptions,
   });
-  const fhir = fhirHandler(services, config.maxJsonBytes, async (header) =>
-    accessForGrant(db, await auth.authenticate(header), services.settings.fhirBaseUrl),
-  );
+  const authenticate = async (header: string | undefined) => accessForGrant(db, await auth.authenticate(header), services.settings.fhirBaseUrl);
+  const fhir = fhirHandler(services, config.maxJsonBytes, authenticate, (ctx, req) => prepareAttachments(blobs, ctx, req));
+  const binary = binaryRoutes(services, blobs, config.maxJsonBytes, authenticate);
 
   const app = new Koa();
   app.proxy = true;
@@ -104,6 +111,7 @@ export function createApp(deps: AppDeps): App {
   app.use(probe.router.routes());
   app.use(authRoutes(auth));
   app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/fhir/Binary')) return binary(ctx, () => fhir(ctx, next));
     if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) return fhir(ctx, next);
     return next();
   });

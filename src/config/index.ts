@@ -48,6 +48,25 @@ export interface Config {
   /** How often each server's outbox worker looks for due deliveries (ms). */
   outboxPollMs: number;
   auth: AuthConfig;
+  /** Attachments (README "Attachments"): where encrypted objects go and the master key that wraps their keys. */
+  blobs: BlobConfig;
+}
+
+/** Attachments (issue 13, src/blobs/). */
+export interface BlobConfig {
+  /** MAX_UPLOAD_MB: larger uploads get 413 (CONTRACT section 2). */
+  maxUploadBytes: number;
+  /** UPLOAD_CONTENT_TYPES: media types a Binary may have. */
+  contentTypes: string[];
+  /** base64 of 32 bytes; unset (and no KMS): a key file under DATA_DIR. */
+  localMasterKey?: string;
+  /** Earlier local master keys, kept to unwrap until `npm run rotate-keys` re-wrapped everything. */
+  localPreviousKeys: string[];
+  kmsKeyId?: string;
+  kmsEndpoint?: string;
+  s3Bucket?: string;
+  s3Endpoint?: string;
+  s3ForcePathStyle?: boolean;
 }
 
 /** Request limits (README "Limits"). */
@@ -144,6 +163,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jitsiAppSecret: env.JITSI_APP_SECRET || undefined,
     subscriptionEndpointAllowlist: (env.SUBSCRIPTION_ENDPOINT_ALLOWLIST ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
     outboxPollMs: Math.max(10, int(env.OUTBOX_POLL_MS, 1000, 'OUTBOX_POLL_MS')),
+    blobs: {
+      maxUploadBytes: Math.floor(int(env.MAX_UPLOAD_MB, 50, 'MAX_UPLOAD_MB') * 1024 * 1024),
+      contentTypes: (env.UPLOAD_CONTENT_TYPES || 'application/pdf,image/png,image/jpeg,application/dicom,text/plain')
+        .split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''),
+      localMasterKey: env.LOCAL_MASTER_KEY || undefined,
+      localPreviousKeys: (env.LOCAL_MASTER_KEYS_PREVIOUS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
+      kmsKeyId: env.KMS_KEY_ID || undefined,
+      kmsEndpoint: env.KMS_ENDPOINT || undefined,
+      s3Bucket: env.S3_BUCKET || undefined,
+      s3Endpoint: env.S3_ENDPOINT || undefined,
+      s3ForcePathStyle: env.S3_FORCE_PATH_STYLE ? bool(env.S3_FORCE_PATH_STYLE, false) : undefined,
+    },
     auth: {
       accessTokenTtlSeconds: int(env.ACCESS_TOKEN_TTL_SECONDS, 900, 'ACCESS_TOKEN_TTL_SECONDS'),
       revocationRecheckMs: int(env.TOKEN_REVOCATION_RECHECK_MS, 1000, 'TOKEN_REVOCATION_RECHECK_MS'),

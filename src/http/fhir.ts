@@ -2,7 +2,7 @@
  * Translates HTTP requests under /fhir into FhirRequests for the FHIR router, and FhirResponses back.
  */
 import type { Context, Middleware } from 'koa';
-import type { FhirRequest, FhirServices } from '../fhir/context';
+import type { FhirContext, FhirRequest, FhirServices } from '../fhir/context';
 import { route } from '../fhir/router';
 import { methodNotAllowed } from '../fhir/outcomes';
 import type { AccessContext } from '../access/context';
@@ -23,10 +23,16 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 /** Resolves the caller of a request from its Authorization header (401 when missing or invalid). */
 export type Authenticator = (authorization: string | undefined) => Promise<AccessContext>;
 
+/**
+ * Work a request needs before its interaction runs, outside any transaction (a DocumentReference's inline data
+ * uploaded, src/workflows/records/attachments.ts): the context to route with, and what to undo afterwards.
+ */
+export type RequestPreparer = (ctx: FhirContext, req: FhirRequest) => Promise<{ ctx: FhirContext; release(failed: boolean): Promise<void> } | undefined>;
+
 /** Readable without a token: the CapabilityStatement (https://hl7.org/fhir/smart-app-launch/conformance.html). */
 const PUBLIC_PATHS = new Set(['metadata']);
 
-export function fhirHandler(services: FhirServices, maxJsonBytes: number, authenticate: Authenticator): Middleware {
+export function fhirHandler(services: FhirServices, maxJsonBytes: number, authenticate: Authenticator, prepare?: RequestPreparer): Middleware {
   return async (ctx: Context) => {
     if (!METHODS.has(ctx.method)) throw methodNotAllowed(`${ctx.method} is not supported`);
     const path = ctx.path.replace(/^\/fhir\/?/, '');
@@ -50,7 +56,16 @@ export function fhirHandler(services: FhirServices, maxJsonBytes: number, authen
       ifModifiedSince: ctx.get('if-modified-since') || undefined,
       prefer: ctx.get('prefer') || undefined,
     };
-    const res = await route({ ...services, access: access ?? publicContext }, req);
+    const base: FhirContext = { ...services, access: access ?? publicContext };
+    const prepared = access ? await prepare?.(base, req) : undefined;
+    let res;
+    try {
+      res = await route(prepared?.ctx ?? base, req);
+    } catch (err) {
+      await prepared?.release(true);
+      throw err;
+    }
+    await prepared?.release(false);
     writeFhirResponse(ctx, res);
   };
 }

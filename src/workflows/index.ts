@@ -7,6 +7,9 @@ import type { Queryable } from '../storage/database';
 import { consentHook } from './records/consent';
 import { schedulingHooks, type SchedulingSettings } from './scheduling';
 import { subscriptionHook, type SubscriptionSettings } from './subscriptions';
+import type { Blobs } from '../blobs';
+import { binaryHook } from './records/binaryContent';
+import { documentReferenceHook } from './records/attachments';
 
 /** The rules of one resource type. */
 export interface TypeHook {
@@ -18,12 +21,15 @@ export interface WorkflowSettings {
   scheduling: SchedulingSettings;
   /** Unset: no endpoint is allow-listed (only https to public addresses). */
   subscriptions?: SubscriptionSettings;
+  /** Encrypted attachments (Binary content, DocumentReference inline data); unset: no Binary or DocumentReference rules. */
+  blobs?: Blobs;
 }
 
 export function createWorkflows(settings: WorkflowSettings): Workflows {
   const hooks: Record<string, TypeHook> = {
     ...schedulingHooks(settings.scheduling),
     Subscription: subscriptionHook(settings.subscriptions ?? { endpointAllowlist: [] }),
+    ...(settings.blobs ? { Binary: binaryHook(settings.blobs), DocumentReference: documentReferenceHook() } : {}),
     Consent: consentHook,
   };
   return {
