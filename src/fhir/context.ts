@@ -29,6 +29,11 @@ export interface WriteEvent {
   previous?: Resource;
   /** The version about to be written, which the workflow may complete; undefined for a delete. */
   next?: Resource;
+  /**
+   * References of `next` ("Type/id") the workflow has found current in this transaction (the Slot it locked, the
+   * Schedule's practitioner): the referential-integrity check does not query them again.
+   */
+  verifiedTargets?: Set<string>;
 }
 
 /**

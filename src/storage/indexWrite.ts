@@ -150,27 +150,70 @@ function indexSql(mode: 'replace' | 'insert', firstParam: number, filled: number
 }
 
 function buildCtes(firstParam: number, filled: number[], mode: 'replace' | 'insert'): string {
+  return mode === 'insert' ? insertCtes(firstParam, filled) : replaceCtes(firstParam, filled);
+}
+
+/** `unnest(...)` of one table spec's column arrays, numbered from `next`, with the columns' names. */
+function unnestSource(columns: [string, string][], next: number): string {
+  const args = columns.map(([, type], k) => `$${next + k}::${type}[]`);
+  return `unnest(${args.join(', ')}) AS u(${columns.map(([name]) => name).join(', ')})`;
+}
+
+function insertCtes(firstParam: number, filled: number[]): string {
   const parts: string[] = [];
   let next = firstParam;
   TABLES.forEach((t, i) => {
-    if (mode === 'replace' && TABLES.findIndex((x) => x.table === t.table) === i) {
-      // Data-modifying CTEs share one snapshot: this delete never sees the rows inserted below.
-      parts.push(`del_${i} AS (DELETE FROM ${t.table} WHERE resource_type = $1 AND resource_id = $2 AND EXISTS (SELECT 1 FROM cur))`);
-    }
     if (!filled.includes(i)) return;
-    // in insert mode each row brings its resource's type and id as two more arrays
-    const columns: [string, string][] = mode === 'insert' ? [['resource_type', 'text'], ['resource_id', 'text'], ...t.columns] : t.columns;
-    const args = columns.map(([, type]) => `$${next++}::${type}[]`);
-    const source = `unnest(${args.join(', ')}) AS u(${columns.map(([name]) => name).join(', ')})`;
+    // each row brings its resource's type and id as two more arrays
+    const columns: [string, string][] = [['resource_type', 'text'], ['resource_id', 'text'], ...t.columns];
+    const source = unnestSource(columns, next);
+    next += columns.length;
     const own = t.columns.map(([name]) => name);
-    const insert = `ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${own.join(', ')})
-        SELECT`;
-    const values = own.map((n) => `u.${n}`).join(', ');
-    parts.push(
-      mode === 'insert'
-        ? `${insert} u.resource_type, u.resource_id, ${values} FROM ${source} JOIN cur ON cur.resource_type = u.resource_type AND cur.id = u.resource_id)`
-        : `${insert} $1, $2, ${values} FROM cur, ${source})`,
-    );
+    parts.push(`ins_${i} AS (INSERT INTO ${t.table} (resource_type, resource_id, ${own.join(', ')})
+        SELECT u.resource_type, u.resource_id, ${own.map((n) => `u.${n}`).join(', ')} FROM ${source} JOIN cur ON cur.resource_type = u.resource_type AND cur.id = u.resource_id)`);
   });
   return parts.length ? ', ' + parts.join('\n, ') : '';
+}
+
+/**
+ * A new version's index rows, written as a difference: rows of the old version that the new one lacks are
+ * deleted, rows it adds are inserted, rows both have stay (an update that changes one value writes one row, and
+ * one that changes no indexed value writes none). The difference is taken against the rows stored, not recomputed
+ * from the old content, so it is right whatever indexed the old version. EXCEPT compares whole rows with NULLs
+ * equal, by hashing. Data-modifying CTEs share one snapshot: each sees the rows as they were before the statement.
+ */
+function replaceCtes(firstParam: number, filled: number[]): string {
+  // Parameter numbers of each filled spec's arrays.
+  const first = new Map<number, number>();
+  let next = firstParam;
+  TABLES.forEach((t, i) => {
+    if (!filled.includes(i)) return;
+    first.set(i, next);
+    next += t.columns.length;
+  });
+  const parts: string[] = [];
+  for (const table of INDEX_TABLES) {
+    const specs = TABLES.map((t, i) => ({ t, i })).filter(({ t }) => t.table === table);
+    // A value table holds ordinary rows (element NULL) and composite components (element set): compare with it.
+    const hasElement = specs.some(({ t }) => t.columns.some(([name]) => name === 'element'));
+    const key = [...specs.find(({ t }) => !t.columns.some(([name]) => name === 'element'))!.t.columns.map(([name]) => name), ...(hasElement ? ['element'] : [])];
+    const newRows = specs
+      .filter(({ i }) => first.has(i))
+      .map(({ t, i }) => {
+        const own = t.columns.map(([name]) => name);
+        const element = hasElement && !own.includes('element') ? ', NULL::int4' : '';
+        return `SELECT ${own.map((n) => `u.${n}`).join(', ')}${element} FROM ${unnestSource(t.columns, first.get(i)!)}`;
+      });
+    const stored = `SELECT ${key.join(', ')} FROM ${table} WHERE resource_type = $1 AND resource_id = $2`;
+    const label = table.replace(/^search_/, '');
+    const gone = newRows.length ? `${stored} EXCEPT (${newRows.join(' UNION ALL ')})` : stored;
+    parts.push(`del_${label} AS (DELETE FROM ${table} t USING (${gone}) AS g
+        WHERE t.resource_type = $1 AND t.resource_id = $2 AND ${key.map((c) => `t.${c} IS NOT DISTINCT FROM g.${c}`).join(' AND ')}
+          AND EXISTS (SELECT 1 FROM cur))`);
+    if (newRows.length) {
+      parts.push(`ins_${label} AS (INSERT INTO ${table} (resource_type, resource_id, ${key.join(', ')})
+        SELECT $1, $2, a.* FROM ((${newRows.join(' UNION ALL ')}) EXCEPT ${stored}) AS a WHERE EXISTS (SELECT 1 FROM cur))`);
+    }
+  }
+  return ', ' + parts.join('\n, ');
 }

@@ -117,6 +117,51 @@ export async function existingTargets(q: Queryable, targets: { type: string; id:
   return new Set(r.rows.map((row) => `${row.resource_type}/${row.id}`));
 }
 
+/**
+ * In one statement: the current row of (type, id), locked FOR UPDATE; the current, live resource its element
+ * `follow[0]` (a Reference, e.g. a Slot's `schedule`) names, and those that resource's element `follow[1]` (a
+ * Reference or an array of them, e.g. the Schedule's `actor`) names; and whether `exist` is a current, live
+ * resource. A workflow that needs a resource, what it belongs to and the other target of the write it guards reads
+ * them in one round trip. A reference is taken as its last two path segments (`.../Type/id`): the caller checks
+ * that a reference is local before trusting what it names. Only scalar parameters and primary-key lookups:
+ * PostgreSQL keeps one generic plan for the statement.
+ */
+export async function readLockedWithReferenced(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  follow: [string, string],
+  exist?: { type: string; id: string },
+): Promise<{ current?: StoredVersion; followed: StoredVersion[]; existing: Set<string> }> {
+  const r = await q.query<Row & { part: string }>(
+    `WITH main AS (SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2 FOR UPDATE),
+     first AS (SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
+                 FROM main m, LATERAL (SELECT m.content -> $3 ->> 'reference' AS ref) AS f
+                 JOIN resources r ON r.resource_type = split_part(f.ref, '/', -2) AND r.id = split_part(f.ref, '/', -1)
+                WHERE NOT r.deleted)
+     SELECT 'main' AS part, ${COLUMNS} FROM main
+     UNION ALL
+     SELECT 'followed', ${COLUMNS} FROM first
+     UNION ALL
+     SELECT 'followed', r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
+       FROM first f,
+            jsonb_array_elements(CASE jsonb_typeof(f.content -> $4) WHEN 'array' THEN f.content -> $4 WHEN 'object' THEN jsonb_build_array(f.content -> $4) ELSE '[]'::jsonb END) AS e,
+            -- LIMIT 1 keeps the lookup a subquery: one primary-key probe per element (joined, it was a hash join over the table)
+            LATERAL (SELECT ${COLUMNS} FROM resources WHERE resource_type = split_part(e ->> 'reference', '/', -2) AND id = split_part(e ->> 'reference', '/', -1) AND NOT deleted LIMIT 1) AS r
+     UNION ALL
+     SELECT 'exists', resource_type, id, version_id, last_updated, deleted, NULL FROM resources
+      WHERE resource_type = $5 AND id = $6 AND NOT deleted`,
+    [resourceType, id, follow[0], follow[1], exist?.type ?? null, exist?.id ?? null],
+    'read_locked_with_referenced',
+  );
+  const main = r.rows.find((row) => row.part === 'main');
+  return {
+    current: main ? toVersion(main) : undefined,
+    followed: r.rows.filter((row) => row.part === 'followed').map(toVersion),
+    existing: new Set(r.rows.filter((row) => row.part === 'exists').map((row) => `${row.resource_type}/${row.id}`)),
+  };
+}
+
 export async function readVersion(
   q: Queryable,
   resourceType: string,

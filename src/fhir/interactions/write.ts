@@ -116,7 +116,7 @@ function localTargets(ctx: FhirContext, resource: Resource): ReferenceRow[] {
  * The local targets of a write, split by how they are checked: `plain` ones must exist, `visible` ones must
  * exist for the caller (one they may not read is refused exactly like a missing one). A caller who writes the
  * type everywhere, and a target the previous version already referenced, are checked plainly: neither tells
- * the caller anything new.
+ * the caller anything new. Targets the type's workflow verified in this transaction are not checked again.
  */
 export interface TargetChecks {
   plain: ReferenceRow[];
@@ -125,8 +125,9 @@ export interface TargetChecks {
 
 const targetKey = (t: ReferenceRow) => `${t.targetType}/${t.targetId}`;
 
-function targetChecks(ctx: FhirContext, resource: Resource, previous: Resource | undefined, everywhere: boolean): TargetChecks {
+function targetChecks(ctx: FhirContext, resource: Resource, previous: Resource | undefined, everywhere: boolean, verified?: Set<string>): TargetChecks {
   let targets = ctx.settings.enforceReferentialIntegrityOnWrite ? localTargets(ctx, resource) : [];
+  if (verified?.size) targets = targets.filter((t) => !verified.has(targetKey(t)));
   const known = new Set(previous ? localTargets(ctx, previous).map(targetKey) : []);
   // With deletes refused while referenced, what the previous version referenced still exists: no query for it.
   if (ctx.settings.enforceReferentialIntegrityOnDelete) targets = targets.filter((t) => !known.has(targetKey(t)));
@@ -191,7 +192,7 @@ export async function storeVersion(
   const key = `${v.resourceType}/${v.id}`;
   if (resource) {
     const everywhere = writesEverywhere(ctx.access, previous ? 'update' : 'create', v.resourceType);
-    const checks = targetChecks(ctx, resource, previous, everywhere);
+    const checks = targetChecks(ctx, resource, previous, everywhere, event?.verifiedTargets);
     if (ctx.deferred) {
       ctx.deferred.references.set(key, checks);
       ctx.deferred.deletes.delete(key);

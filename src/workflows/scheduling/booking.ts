@@ -21,11 +21,10 @@ import { storeVersion } from '../../fhir/interactions/write';
 import { localReference } from '../../access/compartment';
 import { nameVisible, writesEverywhere } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
-import { readCurrent, type StoredVersion } from '../../storage/repository';
+import { readCurrent, readLockedWithReferenced, type StoredVersion } from '../../storage/repository';
 import { enqueue, type OutboxRow } from '../outbox/enqueue';
 import type { TypeHook } from '..';
 import type { SchedulingSettings } from '.';
-import { isConstraintViolation } from './constraints';
 
 /** Appointments that hold their Slot and their participants' time. */
 const LIVE = new Set(['pending', 'booked']);
@@ -47,7 +46,7 @@ export function bookingHook(settings: SchedulingSettings): TypeHook {
         await release(q, event.id);
         return;
       }
-      if (!previous) await book(ctx, q, event.id, next, settings);
+      if (!previous) await book(ctx, q, event, next, settings);
       else await transition(ctx, q, event.id, previous, next);
     },
   };
@@ -92,7 +91,8 @@ function callerKey(ctx: FhirContext): string | undefined {
 const isAdmin = (ctx: FhirContext) =>
   ctx.access.caller.kind !== 'patient' && ctx.access.caller.kind !== 'practitioner' && writesEverywhere(ctx.access, 'update', 'Appointment');
 
-async function book(ctx: FhirContext, q: Queryable, id: string, next: Appointment, settings: SchedulingSettings): Promise<void> {
+async function book(ctx: FhirContext, q: Queryable, event: WriteEvent, next: Appointment, settings: SchedulingSettings): Promise<void> {
+  const id = event.id;
   const who = await parties(ctx, q, next);
   if (!next.slot?.length) {
     // An Appointment without a Slot (an EHR's record of one): no booking, but a live one still holds its time.
@@ -112,8 +112,12 @@ async function book(ctx: FhirContext, q: Queryable, id: string, next: Appointmen
   if (next.status !== 'pending') throw unprocessable(`A booking is created pending (the doctor answers it), not ${next.status}`, 'Appointment.status');
   const slotRef = localReference(next.slot[0].reference, ctx.settings.fhirBaseUrl);
   if (slotRef?.type !== 'Slot') throw unprocessable('Appointment.slot must refer to a Slot on this server', 'Appointment.slot[0]');
-  // The row lock serializes every booking of this Slot: the first takes it, the others find it taken.
-  const slot = await readCurrent(q, 'Slot', slotRef.id, { forUpdate: true });
+  // One round trip: the Slot, locked (the row lock serializes every booking of it: the first takes it, the others
+  // find it taken), its Schedule and the Schedule's actors, and whether the caller's own Patient exists.
+  const caller = callerKey(ctx);
+  const own = ctx.access.caller.kind === 'patient' && caller ? localReference(caller, ctx.settings.fhirBaseUrl) : undefined;
+  const read = await readLockedWithReferenced(q, 'Slot', slotRef.id, ['schedule', 'actor'], own && { type: own.type, id: own.id });
+  const slot = read.current;
   if (!slot || slot.deleted || !slot.resource) throw unprocessable(`Slot/${slotRef.id} does not exist`, 'Appointment.slot[0]');
   const slotContent = slot.resource as Slot;
   if (slotContent.status !== 'free') throw conflict(`Slot/${slot.id} is not free (${slotContent.status})`);
@@ -122,12 +126,16 @@ async function book(ctx: FhirContext, q: Queryable, id: string, next: Appointmen
   const patients = who.filter((p) => p.kind === 'patient');
   const practitioners = who.filter((p) => p.kind === 'practitioner');
   if (patients.length !== 1) throw unprocessable('A booking has one Patient participant', 'Appointment.participant');
-  const caller = callerKey(ctx);
   if (ctx.access.caller.kind === 'patient' && caller !== patients[0].key) throw forbidden('A patient books only for themself');
-  const doctors = await scheduleActors(ctx, q, slotContent);
+  const doctors = await scheduleActors(ctx, q, await scheduleOf(ctx, q, slotContent, read.followed));
   if (practitioners.length === 0 || practitioners.some((p) => !doctors.has(p.key))) {
     throw unprocessable(`The practitioner taking part must be the one whose Schedule holds Slot/${slot.id}`, 'Appointment.participant');
   }
+  // What this booking has just read need not be looked up again by the referential-integrity check: the Slot,
+  // the practitioners of its Schedule (public), and the patient who books for themself (their own record). A
+  // patient booked by someone else is checked as usual, under the caller's access.
+  const verified = new Set([`Slot/${slot.id}`, ...read.existing, ...read.followed.map((v) => `${v.resourceType}/${v.id}`)]);
+  event.verifiedTargets = verified;
   if (patients[0].participant.status !== 'accepted') throw unprocessable("The Patient's participant status is accepted when booking", 'Appointment.participant');
   if (practitioners.some((p) => p.participant.status !== 'needs-action')) {
     throw unprocessable("The Practitioner's participant status is needs-action until they answer", 'Appointment.participant');
@@ -158,10 +166,15 @@ function videoRoom(settings: SchedulingSettings): Extension {
   return { url: VIRTUAL_SERVICE, extension: [{ url: 'addressUrl', valueUrl: `${settings.videoBaseUrl}/${room}` }] };
 }
 
-/** "Practitioner/<id>" of every actor of the Slot's Schedule. */
-async function scheduleActors(ctx: FhirContext, q: Queryable, slot: Slot): Promise<Set<string>> {
+/** The Slot's Schedule: the one read with it when its reference names it, else read now. */
+async function scheduleOf(ctx: FhirContext, q: Queryable, slot: Slot, followed: StoredVersion[]): Promise<StoredVersion | undefined> {
   const ref = localReference(slot.schedule?.reference, ctx.settings.fhirBaseUrl);
-  const schedule = ref?.type === 'Schedule' ? await readCurrent(q, 'Schedule', ref.id) : undefined;
+  if (ref?.type !== 'Schedule') return undefined;
+  return followed.find((v) => v.resourceType === 'Schedule' && v.id === ref.id) ?? (await readCurrent(q, 'Schedule', ref.id));
+}
+
+/** "Practitioner/<id>" of every actor of the Schedule. */
+async function scheduleActors(ctx: FhirContext, q: Queryable, schedule: StoredVersion | undefined): Promise<Set<string>> {
   const out = new Set<string>();
   for (const actor of (schedule?.resource as { actor?: { reference?: string }[] } | undefined)?.actor ?? []) {
     const a = localReference(actor.reference, ctx.settings.fhirBaseUrl);
@@ -174,9 +187,9 @@ async function scheduleActors(ctx: FhirContext, q: Queryable, slot: Slot): Promi
 }
 
 /**
- * Holds the participants' time (and the Slot, and writes the booking's outbox rows) in two statements: the
- * per-participant locks with the check that names a clash, then every row at once. No participant holds two live
- * Appointments at once: 409 naming the other one when the caller may read it; the constraints decide a race.
+ * Holds the participants' time (and the Slot, and writes the booking's outbox rows) in one statement: the
+ * per-participant locks first, then every row at once. No participant holds two live Appointments at once: 409
+ * naming the other one when the caller may read it; the constraints decide, whatever the race.
  */
 async function holdTime(
   ctx: FhirContext,
@@ -187,57 +200,58 @@ async function holdTime(
   end: string,
   also: { slotId?: string; outbox?: OutboxRow[] } = {},
 ): Promise<void> {
-  const actors = [...new Set(who.map((p) => p.key))];
+  const actors = [...new Set(who.map((p) => p.key))].sort();
   const period = [new Date(Date.parse(start)).toISOString(), new Date(Date.parse(end)).toISOString()];
   if (!(Date.parse(period[1]) > Date.parse(period[0]))) throw unprocessable('An Appointment must end after it starts', 'Appointment.end');
-  // One booking at a time per participant, locked in one order (the materialized CTE runs before the check):
-  // two bookings of one doctor's overlapping Slots would otherwise each wait on the other's uncommitted hold
-  // (the exclusion constraint) and deadlock. The check's snapshot predates the lock, so a booking committed while
-  // this one waited is caught by the constraint instead, with a message that names no Appointment.
+  // One booking at a time per participant, locked in one order before any row is inserted (the materialized CTE
+  // is the inserts' one-time filter): two bookings of one doctor's overlapping Slots would otherwise each wait on
+  // the other's uncommitted hold (the exclusion constraint) and deadlock. A hold that conflicts with a committed
+  // one is not inserted (ON CONFLICT DO NOTHING, which exclusion constraints honour) and the clash is named below.
   // Inside a transaction Bundle that books several Appointments, locks taken booking by booking would not be in
   // one global order (two such Bundles could deadlock on them): there the constraints alone decide, and a
   // deadlock between overlapping Bundles is a 409 to retry (src/http/errors.ts).
   const lockActors = ctx.tx ? [] : actors;
-  const clash = await q.query<{ appointment_id: string; actor: string }>(
-    `WITH locks AS MATERIALIZED (
-       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($5::text[]) AS a ORDER BY 1 OFFSET 0) AS l
-     )
-     SELECT appointment_id, actor FROM appointment_hold
-      WHERE (SELECT count(*) FROM locks) >= 0
-        AND actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 LIMIT 1`,
-    [actors, period[0], period[1], id, lockActors],
-    'appointment_hold_check',
-  );
-  if (clash.rows[0]) {
-    const { appointment_id: other, actor } = clash.rows[0];
-    const named = (await nameVisible(ctx.access, q, [`Appointment/${other}`])).visible.length > 0 ? `Appointment/${other}` : 'another Appointment';
-    throw conflict(`${actor} already has ${named} at that time`);
-  }
   const rows = also.outbox ?? [];
-  try {
-    await q.query(
-      `WITH slot AS (INSERT INTO slot_hold (slot_id, appointment_id) SELECT $5::text, $1 WHERE $5::text IS NOT NULL),
-            outbox AS (INSERT INTO outbox (kind, payload, due_at) SELECT kind, payload, COALESCE(due_at, now())
-                         FROM unnest($6::text[], $7::jsonb[], $8::timestamptz[]) AS r(kind, payload, due_at))
-       INSERT INTO appointment_hold (appointment_id, actor, period)
-       SELECT $1, actor, tstzrange($3::timestamptz, $4::timestamptz) FROM unnest($2::text[]) AS actor
-       ON CONFLICT (appointment_id, actor) DO UPDATE SET period = EXCLUDED.period`,
-      [
-        id,
-        actors,
-        period[0],
-        period[1],
-        also.slotId ?? null,
-        rows.map((r) => r.kind),
-        rows.map((r) => JSON.stringify(r.payload)),
-        rows.map((r) => r.dueAt?.toISOString() ?? null),
-      ],
-      'appointment_hold_insert',
+  const r = await q.query<{ slot_held: number; actors_held: number }>(
+    `WITH locks AS MATERIALIZED (
+       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($9::text[]) AS a ORDER BY 1 OFFSET 0) AS l
+     ),
+     slot AS (INSERT INTO slot_hold (slot_id, appointment_id) SELECT $5::text, $1 WHERE $5::text IS NOT NULL AND (SELECT count(*) FROM locks) >= 0
+              ON CONFLICT DO NOTHING RETURNING 1),
+     held AS (INSERT INTO appointment_hold (appointment_id, actor, period)
+              SELECT $1, actor, tstzrange($3::timestamptz, $4::timestamptz) FROM unnest($2::text[]) WITH ORDINALITY AS a(actor, n)
+               WHERE (SELECT count(*) FROM locks) >= 0 ORDER BY n
+              ON CONFLICT DO NOTHING RETURNING 1),
+     outbox AS (INSERT INTO outbox (kind, payload, due_at) SELECT kind, payload, COALESCE(due_at, now())
+                  FROM unnest($6::text[], $7::jsonb[], $8::timestamptz[]) AS r(kind, payload, due_at))
+     SELECT (SELECT count(*) FROM slot)::int AS slot_held, (SELECT count(*) FROM held)::int AS actors_held`,
+    [
+      id,
+      actors,
+      period[0],
+      period[1],
+      also.slotId ?? null,
+      rows.map((r) => r.kind),
+      rows.map((r) => JSON.stringify(r.payload)),
+      rows.map((r) => r.dueAt?.toISOString() ?? null),
+      lockActors,
+    ],
+    'appointment_hold',
+  );
+  const { slot_held: slotHeld, actors_held: actorsHeld } = r.rows[0];
+  if (also.slotId && slotHeld === 0) throw conflict(`Slot/${also.slotId} is already booked`);
+  if (actorsHeld < actors.length) {
+    // Which committed hold was in the way (this statement's snapshot sees what committed while it waited).
+    const clash = await q.query<{ appointment_id: string; actor: string }>(
+      `SELECT appointment_id, actor FROM appointment_hold
+        WHERE actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 ORDER BY actor LIMIT 1`,
+      [actors, period[0], period[1], id],
+      'appointment_hold_clash',
     );
-  } catch (err) {
-    if (!isConstraintViolation(err)) throw err;
-    if ((err as { constraint?: string }).constraint === 'slot_hold_pkey') throw conflict(`Slot/${also.slotId} is already booked`);
-    throw conflict('A participant already has another Appointment at that time');
+    const other = clash.rows[0];
+    if (!other) throw conflict('A participant already has another Appointment at that time');
+    const named = (await nameVisible(ctx.access, q, [`Appointment/${other.appointment_id}`])).visible.length > 0 ? `Appointment/${other.appointment_id}` : 'another Appointment';
+    throw conflict(`${other.actor} already has ${named} at that time`);
   }
 }
 
