@@ -8,4 +8,5 @@ module.exports = {
   // jose 6 is ES modules only: Node >= 20.19 require()s it, Jest 29's module registry cannot.
   moduleNameMapper: { '^jose$': '<rootDir>/test/helpers/jose.cjs' },
   testTimeout: 60000,
+  setupFiles: ['<rootDir>/test/helpers/masterKey.ts'],
 };

@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): App {
     },
   };
   const mailer = deps.mailer ?? createMailer(config.smtpUrl, config.mailFrom);
-  const auth = createAuth({ config, db, fhir: services, mailer });
+  const auth = createAuth({ config, db, fhir: services, mailer, secrets: blobs });
 
   // Every side effect's kind and its handler (rows written by enqueue, src/workflows/outbox/enqueue.ts). Scheduling
   // adds its own here (e.g. 'schedule.extend-horizon'); FHIR Subscriptions their 'rest-hook'.

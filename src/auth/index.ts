@@ -8,7 +8,7 @@ import type { Database } from '../storage/database';
 import { authenticate, type Grant } from './bearer';
 import { ensureConfiguredClients } from './clients';
 import { endpoints, type AuthServices } from './context';
-import { SigningKeys } from './keys';
+import { SigningKeys, type SecretWrapper } from './keys';
 import { createMailer, type Mailer } from './mail';
 import { prepareDummyHash } from './passwords';
 
@@ -30,7 +30,7 @@ export interface Auth {
   ready(): Promise<void>;
 }
 
-export function createAuth(deps: { config: Config; db: Database; fhir: FhirServices; mailer?: Mailer }): Auth {
+export function createAuth(deps: { config: Config; db: Database; fhir: FhirServices; mailer?: Mailer; secrets?: SecretWrapper }): Auth {
   const { config, db } = deps;
   const baseUrl = config.baseUrl;
   const services: AuthServices = {
@@ -41,6 +41,7 @@ export function createAuth(deps: { config: Config; db: Database; fhir: FhirServi
       envKey: config.auth.signingKey,
       rotationSeconds: config.auth.signingKeyRotationDays * 86400,
       tokenLifetimeSeconds: config.auth.accessTokenTtlSeconds,
+      secrets: deps.secrets,
     }),
     settings: { ...config.auth, issuer: baseUrl, fhirBaseUrl: `${baseUrl}/fhir`, tokenEndpoint: endpoints(baseUrl).token },
     remoteJwks: new Map(),

@@ -3,12 +3,52 @@
  * PEM or a private JWK, EC P-256 -> ES256 or RSA -> RS256), or keys kept in the database: an ES256 key is
  * generated at first start and replaced after JWT_KEY_ROTATION_DAYS. A replaced key stops signing but stays
  * in the JWKS (and verifies) until every token it signed has expired. Every token names its key (`kid`).
+ *
+ * A database key's private JWK is stored wrapped under the attachments' master key (issue 13, src/blobs/:
+ * local AES or KMS), as `{"wrapped": base64, "keyId": ...}`, so a dump of the database cannot mint tokens. Keys
+ * stored before that are wrapped in place at first start.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import * as jose from 'jose';
 import { logger } from '../logger';
 import type { Database } from '../storage/database';
-import { activeKey, publishedKeys, type KeyRow } from './store/keys';
+import { activeKey, legacyKeys, publishedKeys, replacePrivateJwk, type KeyRow } from './store/keys';
+
+/** The master key's wrapping of a secret bound to a label (src/blobs/index.ts `Blobs`). */
+export interface SecretWrapper {
+  wrapSecret(label: string, plaintext: Buffer): Promise<{ keyId: string; wrapped: Buffer }>;
+  unwrapSecret(label: string, key: { keyId: string; wrapped: Buffer }): Promise<Buffer>;
+}
+
+/** How a wrapped private JWK is stored in auth_signing_keys.private_jwk. */
+interface WrappedJwk {
+  wrapped: string;
+  keyId: string;
+}
+
+const isWrapped = (jwk: jose.JWK | WrappedJwk): jwk is WrappedJwk => typeof (jwk as WrappedJwk).wrapped === 'string';
+const label = (kid: string) => `jwt-signing-key:${kid}`;
+
+export async function wrapJwk(secrets: SecretWrapper, kid: string, jwk: jose.JWK): Promise<WrappedJwk> {
+  const { keyId, wrapped } = await secrets.wrapSecret(label(kid), Buffer.from(JSON.stringify(jwk)));
+  return { wrapped: wrapped.toString('base64'), keyId };
+}
+
+/** A stored key's private JWK, unwrapped (also what a test forging tokens with the server's own key needs). */
+export async function privateJwk(secrets: SecretWrapper | undefined, row: Pick<KeyRow, 'kid' | 'private_jwk'>): Promise<jose.JWK> {
+  const stored = row.private_jwk as jose.JWK | WrappedJwk;
+  if (!isWrapped(stored)) return stored;
+  if (!secrets) throw new Error(`Signing key ${row.kid} is wrapped, but no master key is configured`);
+  const plain = await secrets.unwrapSecret(label(row.kid), { keyId: stored.keyId, wrapped: Buffer.from(stored.wrapped, 'base64') });
+  return JSON.parse(plain.toString('utf8')) as jose.JWK;
+}
+
+/** First start after wrapping came in: every key still stored in plaintext is wrapped in place. */
+async function wrapLegacyKeys(db: Database, secrets: SecretWrapper): Promise<void> {
+  for (const row of await legacyKeys(db)) {
+    await replacePrivateJwk(db, row.kid, row.private_jwk, await wrapJwk(secrets, row.kid, row.private_jwk));
+  }
+}
 
 /** What this server signs with, and so the only algorithms it accepts on its own tokens. */
 export const TOKEN_ALGORITHMS = ['ES256', 'RS256'] as const;
@@ -36,10 +76,11 @@ export class SigningKeys {
   private verifiers = new Map<string, Loaded>();
   private verifiersLoadedAt = 0;
   private envKey?: Promise<{ signer: SigningKey; loaded: Loaded }>;
+  private legacyWrapped = false;
 
   constructor(
     private readonly db: Database,
-    private readonly opts: { envKey?: string; rotationSeconds: number; tokenLifetimeSeconds: number },
+    private readonly opts: { envKey?: string; rotationSeconds: number; tokenLifetimeSeconds: number; secrets?: SecretWrapper },
   ) {
     if (opts.envKey) {
       this.envKey = fromEnvironment(opts.envKey);
@@ -64,8 +105,16 @@ export class SigningKeys {
 
   private refreshSigner(): Promise<void> {
     this.refreshing ??= (async () => {
-      const row = await activeKey(this.db, this.opts.rotationSeconds, generateKey);
-      const key = (await jose.importJWK(row.private_jwk, row.alg)) as jose.CryptoKey;
+      const { secrets } = this.opts;
+      if (secrets && !this.legacyWrapped) {
+        await wrapLegacyKeys(this.db, secrets);
+        this.legacyWrapped = true;
+      }
+      // A new key is made (and wrapped: with KMS a network call) before the transaction that stores it, when due.
+      const due = !(await publishedKeys(this.db, 0)).some((r) => !r.retired_at && Date.now() - r.created_at.getTime() < this.opts.rotationSeconds * 1000 - 60_000);
+      const made = due ? await generateKey(secrets) : undefined;
+      const row = await activeKey(this.db, this.opts.rotationSeconds, async () => made ?? (await generateKey(secrets)));
+      const key = (await jose.importJWK(await privateJwk(secrets, row), row.alg)) as jose.CryptoKey;
       this.signer = { key: { kid: row.kid, alg: row.alg, key }, loadedAt: Date.now() };
     })().finally(() => {
       this.refreshing = undefined;
@@ -117,11 +166,12 @@ async function loadRow(row: KeyRow): Promise<Loaded> {
   return { kid: row.kid, alg: row.alg, publicJwk: row.public_jwk, verify: (await jose.importJWK(row.public_jwk, row.alg)) as jose.CryptoKey };
 }
 
-async function generateKey(): Promise<Omit<KeyRow, 'created_at' | 'retired_at'>> {
+async function generateKey(secrets: SecretWrapper | undefined): Promise<Omit<KeyRow, 'created_at' | 'retired_at'>> {
   const { publicKey, privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
   const public_jwk = await jose.exportJWK(publicKey);
-  const private_jwk = await jose.exportJWK(privateKey);
+  const plain = await jose.exportJWK(privateKey);
   const kid = await jose.calculateJwkThumbprint(public_jwk);
+  const private_jwk = secrets ? ((await wrapJwk(secrets, kid, plain)) as unknown as jose.JWK) : plain;
   return { kid, alg: 'ES256', public_jwk, private_jwk };
 }
 

@@ -6,6 +6,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as jose from 'jose';
 import { createAuth, type Auth } from '../../src/auth';
+import { privateJwk } from '../../src/auth/keys';
+import { createBlobs } from '../../src/blobs';
 import type { FhirServices } from '../../src/fhir/context';
 import { OperationOutcomeError } from '../../src/fhir/outcomes';
 import { startServer, type TestServer } from '../helpers/server';
@@ -13,10 +15,12 @@ import { ADMIN_ENV, adminToken, form, signUp, tokensFor } from './helpers';
 
 let server: TestServer;
 let auth: Auth;
+/** The server's master key (its signing keys are stored wrapped under it). */
+const masterKey = () => createBlobs({ ...server.config.blobs, dataDir: server.config.dataDir });
 beforeAll(async () => {
   server = await startServer(ADMIN_ENV);
   // A second instance on the same database: what another stateless server (or the FHIR handler) sees.
-  auth = createAuth({ config: server.config, db: server.db, fhir: {} as FhirServices });
+  auth = createAuth({ config: server.config, db: server.db, fhir: {} as FhirServices, secrets: masterKey() });
 });
 afterAll(() => server.close());
 
@@ -38,7 +42,9 @@ async function serverKey(): Promise<{ kid: string; alg: string; privateKey: jose
   const row = (await server.db.query<{ kid: string; alg: string; private_jwk: jose.JWK; public_jwk: jose.JWK }>(
     'SELECT kid, alg, private_jwk, public_jwk FROM auth_signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1',
   )).rows[0];
-  return { kid: row.kid, alg: row.alg, privateKey: (await jose.importJWK(row.private_jwk, row.alg)) as jose.CryptoKey, publicJwk: row.public_jwk };
+  // Stored wrapped under the master key (src/auth/keys.ts): unwrapped with the server's own.
+  const jwk = await privateJwk(masterKey(), row);
+  return { kid: row.kid, alg: row.alg, privateKey: (await jose.importJWK(jwk, row.alg)) as jose.CryptoKey, publicJwk: row.public_jwk };
 }
 
 async function forge(claims: Record<string, unknown>, over: { exp?: number; aud?: string; iss?: string } = {}) {
@@ -169,7 +175,7 @@ describe('signing key rotation', () => {
     const oldKid = jose.decodeProtectedHeader(oldToken).kid!;
     // The key reached JWT_KEY_ROTATION_DAYS: the next server to look replaces it.
     await server.db.query("UPDATE auth_signing_keys SET created_at = now() - interval '400 days' WHERE kid = $1", [oldKid]);
-    const next = createAuth({ config: server.config, db: server.db, fhir: {} as FhirServices });
+    const next = createAuth({ config: server.config, db: server.db, fhir: {} as FhirServices, secrets: masterKey() });
     const newKey = await next.services.keys.current();
     expect(newKey.kid).not.toBe(oldKid);
     const kids = (await next.services.keys.jwks()).keys.map((k) => k.kid);
@@ -178,7 +184,7 @@ describe('signing key rotation', () => {
 
     // Once every token the old key signed has expired, it leaves the JWKS.
     await server.db.query("UPDATE auth_signing_keys SET retired_at = now() - interval '1 day' WHERE kid = $1", [oldKid]);
-    const later = createAuth({ config: server.config, db: server.db, fhir: {} as FhirServices });
+    const later = createAuth({ config: server.config, db: server.db, fhir: {} as FhirServices, secrets: masterKey() });
     expect((await later.services.keys.jwks()).keys.map((k) => k.kid)).not.toContain(oldKid);
     await expect(later.authenticate(`Bearer ${oldToken}`)).rejects.toBeInstanceOf(OperationOutcomeError);
   });

@@ -50,3 +50,22 @@ export async function activeKey(db: Database, maxAgeSeconds: number, generate: (
     return r.rows[0];
   });
 }
+
+/** Keys whose private JWK is still stored in plaintext (stored before it was wrapped; src/auth/keys.ts). */
+export async function legacyKeys(q: Queryable): Promise<KeyRow[]> {
+  const r = await q.query<KeyRow>(
+    "SELECT kid, alg, public_jwk, private_jwk, created_at, retired_at FROM auth_signing_keys WHERE NOT (private_jwk ? 'wrapped') ORDER BY kid",
+  );
+  return r.rows;
+}
+
+/** Replaces a key's stored private JWK if it is still `before` (two servers wrapping at once: one wins). */
+export async function replacePrivateJwk(q: Queryable, kid: string, before: unknown, after: unknown): Promise<void> {
+  await q.query('UPDATE auth_signing_keys SET private_jwk = $3::jsonb WHERE kid = $1 AND private_jwk = $2::jsonb', [kid, JSON.stringify(before), JSON.stringify(after)]);
+}
+
+/** Every stored key (rotate-keys re-wraps them all). */
+export async function allKeys(q: Queryable): Promise<KeyRow[]> {
+  const r = await q.query<KeyRow>('SELECT kid, alg, public_jwk, private_jwk, created_at, retired_at FROM auth_signing_keys ORDER BY kid');
+  return r.rows;
+}
