@@ -16,7 +16,7 @@ import { accessForGrant } from './access/fromToken';
 import { outcomeErrors } from './http/errors';
 import { fhirHandler } from './http/fhir';
 import { binaryRoutes } from './http/binary';
-import { createBlobs, type Blobs } from './blobs';
+import { blobsFromConfig, type Blobs } from './blobs';
 import { prepareAttachments } from './workflows/records/attachments';
 import { probes } from './http/probes';
 import type { Database } from './storage/database';
@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): App {
   let migrated = false;
   const probe = probes(db, async () => (migrated ||= await isMigrated(db, migrationsDir)));
   const fhirBaseUrl = `${config.baseUrl}/fhir`;
-  const blobs = deps.blobs ?? createBlobs({ ...config.blobs, dataDir: config.dataDir, s3: config.blobs.s3Bucket ? { bucket: config.blobs.s3Bucket, endpoint: config.blobs.s3Endpoint, forcePathStyle: config.blobs.s3ForcePathStyle } : undefined });
+  const blobs = deps.blobs ?? blobsFromConfig(config);
   const services: FhirServices = {
     db,
     // PGlite has one connection: one writer, and the creates that wait for it go in the next statement

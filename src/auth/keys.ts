@@ -12,7 +12,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import * as jose from 'jose';
 import { logger } from '../logger';
 import type { Database } from '../storage/database';
-import { activeKey, legacyKeys, publishedKeys, replacePrivateJwk, type KeyRow } from './store/keys';
+import { activeKey, allKeys, legacyKeys, publishedKeys, replacePrivateJwk, type KeyRow } from './store/keys';
 
 /** The master key's wrapping of a secret bound to a label (src/blobs/index.ts `Blobs`). */
 export interface SecretWrapper {
@@ -41,6 +41,23 @@ export async function privateJwk(secrets: SecretWrapper | undefined, row: Pick<K
   if (!secrets) throw new Error(`Signing key ${row.kid} is wrapped, but no master key is configured`);
   const plain = await secrets.unwrapSecret(label(row.kid), { keyId: stored.keyId, wrapped: Buffer.from(stored.wrapped, 'base64') });
   return JSON.parse(plain.toString('utf8')) as jose.JWK;
+}
+
+/**
+ * `npm run rotate-keys`: every stored signing key under the current master key (plaintext ones wrapped).
+ * Returns how many were re-wrapped.
+ */
+export async function rewrapSigningKeys(db: Database, secrets: SecretWrapper & { rewrapSecret(label: string, key: { keyId: string; wrapped: Buffer }): Promise<{ keyId: string; wrapped: Buffer }> }): Promise<number> {
+  let n = 0;
+  for (const row of await allKeys(db)) {
+    const stored = row.private_jwk as jose.JWK | WrappedJwk;
+    const before = isWrapped(stored) ? { keyId: stored.keyId, wrapped: Buffer.from(stored.wrapped, 'base64') } : undefined;
+    const after = before ? await secrets.rewrapSecret(label(row.kid), before) : await secrets.wrapSecret(label(row.kid), Buffer.from(JSON.stringify(stored)));
+    if (before && after.keyId === before.keyId) continue;
+    await replacePrivateJwk(db, row.kid, stored, { wrapped: after.wrapped.toString('base64'), keyId: after.keyId });
+    n++;
+  }
+  return n;
 }
 
 /** First start after wrapping came in: every key still stored in plaintext is wrapped in place. */

@@ -13,6 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Config } from '../config';
 import type { Queryable } from '../storage/database';
 import { decryptStream, encryptStream, IntegrityError } from './envelope';
 import { createMasterKeys, KeyUnavailableError, type EncryptionContext, type MasterKeys, type MasterKeySettings, type Wrapped } from './masterKeys';
@@ -219,6 +220,12 @@ export class Blobs {
   rewrapRow(row: ContentRow): Promise<Wrapped> {
     return this.keys.rewrap({ keyId: row.key_id, wrapped: row.data_key }, keyContext(row.binary_id, row.patient));
   }
+}
+
+/** The attachments of a server's configuration (S3 with S3_BUCKET, else files under DATA_DIR). */
+export function blobsFromConfig(config: Config): Blobs {
+  const { s3Bucket, s3Endpoint, s3ForcePathStyle, ...rest } = config.blobs;
+  return createBlobs({ ...rest, dataDir: config.dataDir, s3: s3Bucket ? { bucket: s3Bucket, endpoint: s3Endpoint, forcePathStyle: s3ForcePathStyle } : undefined });
 }
 
 export function createBlobs(settings: BlobSettings): Blobs {

@@ -57,3 +57,30 @@ export function pdfWithMarker(marker: string, size = 4096): Buffer {
 }
 
 export const PNG_HEAD = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * With DATABASE_URL, a database of the test's own on that server (a test that changes the master key re-wraps
+ * the signing keys every other test file on a shared database relies on); without it, undefined (PGlite in
+ * memory is the test's own anyway). `drop()` removes it.
+ */
+export async function privateDatabase(label: string): Promise<{ url?: string; drop(): Promise<void> }> {
+  const shared = process.env.DATABASE_URL;
+  if (!shared) return { url: undefined, drop: async () => undefined };
+  const { Client } = await import('pg');
+  const name = `blobs_${label}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  const admin = new Client({ connectionString: shared });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(shared);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: shared });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
