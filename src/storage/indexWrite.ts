@@ -121,12 +121,16 @@ function tableValues(resources: Resource[], fhirBaseUrl: string, withOwner: bool
 }
 
 /**
- * CTEs that delete the old index rows of one resource and insert its new ones (a new version or a
- * reindex). `$1`/`$2` must be the resource type and id; parameters are numbered from `firstParam`.
+ * CTEs that bring the index rows of one resource to those of `resource` (a new version, or a reindex; none for a
+ * delete): see replaceCtes. `$1`/`$2` must be the resource type and id; parameters are numbered from `firstParam`.
+ * `previous`, the content of the version being replaced, limits the tables looked at to those either version has
+ * rows in (without it, every table). Rows that index definitions since removed left behind in other tables stay
+ * until `$reindex`, which passes no `previous`.
  */
-export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number): IndexSql {
+export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number, previous?: Resource): IndexSql {
   const { params, filled } = resource ? tableValues([resource], fhirBaseUrl, false) : { params: [], filled: [] };
-  return indexSql('replace', firstParam, filled, params);
+  const tables = previous ? new Set([...filled, ...tableValues([previous], fhirBaseUrl, false).filled].map((i) => TABLES[i].table)) : undefined;
+  return indexSql('replace', firstParam, filled, params, tables);
 }
 
 /**
@@ -139,18 +143,18 @@ export function insertIndexCtes(resources: Resource[], fhirBaseUrl: string, firs
   return indexSql('insert', firstParam, filled, params);
 }
 
-function indexSql(mode: 'replace' | 'insert', firstParam: number, filled: number[], params: unknown[]): IndexSql {
-  const shape = `${mode}:${firstParam}:${filled.join(',')}`;
+function indexSql(mode: 'replace' | 'insert', firstParam: number, filled: number[], params: unknown[], tables?: Set<string>): IndexSql {
+  const shape = `${mode}:${firstParam}:${filled.join(',')}${tables ? `:${[...tables].sort().join(',')}` : ''}`;
   let ctes = cteCache.get(shape);
   if (ctes === undefined) {
-    ctes = buildCtes(firstParam, filled, mode);
+    ctes = buildCtes(firstParam, filled, mode, tables);
     cteCache.set(shape, ctes);
   }
   return { ctes, params, shape };
 }
 
-function buildCtes(firstParam: number, filled: number[], mode: 'replace' | 'insert'): string {
-  return mode === 'insert' ? insertCtes(firstParam, filled) : replaceCtes(firstParam, filled);
+function buildCtes(firstParam: number, filled: number[], mode: 'replace' | 'insert', tables?: Set<string>): string {
+  return mode === 'insert' ? insertCtes(firstParam, filled) : replaceCtes(firstParam, filled, tables);
 }
 
 /** `unnest(...)` of one table spec's column arrays, numbered from `next`, with the columns' names. */
@@ -182,7 +186,7 @@ function insertCtes(firstParam: number, filled: number[]): string {
  * from the old content, so it is right whatever indexed the old version. EXCEPT compares whole rows with NULLs
  * equal, by hashing. Data-modifying CTEs share one snapshot: each sees the rows as they were before the statement.
  */
-function replaceCtes(firstParam: number, filled: number[]): string {
+function replaceCtes(firstParam: number, filled: number[], tables?: Set<string>): string {
   // Parameter numbers of each filled spec's arrays.
   const first = new Map<number, number>();
   let next = firstParam;
@@ -193,6 +197,7 @@ function replaceCtes(firstParam: number, filled: number[]): string {
   });
   const parts: string[] = [];
   for (const table of INDEX_TABLES) {
+    if (tables && !tables.has(table)) continue;
     const specs = TABLES.map((t, i) => ({ t, i })).filter(({ t }) => t.table === table);
     // A value table holds ordinary rows (element NULL) and composite components (element set): compare with it.
     const hasElement = specs.some(({ t }) => t.columns.some(([name]) => name === 'element'));
@@ -215,5 +220,5 @@ function replaceCtes(firstParam: number, filled: number[]): string {
         SELECT $1, $2, a.* FROM ((${newRows.join(' UNION ALL ')}) EXCEPT ${stored}) AS a WHERE EXISTS (SELECT 1 FROM cur))`);
     }
   }
-  return ', ' + parts.join('\n, ');
+  return parts.length ? ', ' + parts.join('\n, ') : '';
 }

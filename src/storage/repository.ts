@@ -188,12 +188,13 @@ export interface NewVersion {
 /**
  * Writes a version in one SQL statement (atomic on its own, so a plain create needs no explicit
  * transaction): the current row, its history row and its index rows. Version 1 inserts; a later version
- * updates only if the current row is still the version before it (optimistic concurrency).
+ * updates only if the current row is still the version before it (optimistic concurrency). `previous`: the
+ * content of that version, when the caller has it (fewer index tables to look at: see indexCtes).
  * Returns false when nothing was written: a concurrent writer created the id or moved the version first.
  */
-export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: string): Promise<boolean> {
+export async function writeVersion(q: Queryable, v: NewVersion, fhirBaseUrl: string, previous?: Resource): Promise<boolean> {
   if (v.versionId === 1) return (await insertVersions(q, [v], fhirBaseUrl))[0];
-  const index = indexCtes(v.resource, fhirBaseUrl, 8);
+  const index = indexCtes(v.resource, fhirBaseUrl, 8, previous);
   const statement = cachedStatement(`update/${index.shape}`, () => `WITH cur AS (
        UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb
        WHERE resource_type = $1 AND id = $2 AND version_id = $3::bigint - 1 RETURNING id, content)

@@ -8,11 +8,14 @@ import { reader, type FhirContext, type FhirRequest, type FhirResponse } from '.
 import { badRequest, gone, notFound } from '../outcomes';
 import { assertId, assertResourceType, parseETag, versionHeaders } from '../resources';
 import { applySubsetting, parseSubsetting } from '../summary';
+import { builtinOperationDefinition } from '../operations/definitions';
 
 export async function read(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   assertResourceType(type);
   assertId(id);
   gate(ctx.access, 'read', type);
+  const builtin = type === 'OperationDefinition' ? builtinOperationDefinition(id) : undefined;
+  if (builtin) return respond(req, builtin, `${type}/${id}`);
   const v = await findVisible(ctx.access, reader(ctx), 'read', type, id, { fhirBaseUrl: ctx.settings.fhirBaseUrl });
   if (!v) throw notFound(`${type}/${id} not found`);
   return respond(req, v, `${type}/${id}`);

@@ -184,7 +184,9 @@ export async function storeVersion(
     // Completed by the rules of its type (a booking gets its start, end and video room), then validated.
     event = { resourceType: v.resourceType, id: v.id, method: v.method, previous, next: v.resource ? { ...v.resource } : undefined };
     await ctx.workflows.beforeWrite(ctx, q, event);
-    if (event.next) validateNow(ctx, event.next);
+    // A workflow's own write (a Slot it books or makes, a Subscription's status) is server-made from content
+    // already validated: it is not validated again.
+    if (event.next && !ctx.byWorkflow) validateNow(ctx, event.next);
     v = { ...v, resource: event.next };
   }
   const lastUpdated = new Date().toISOString();
@@ -210,7 +212,7 @@ export async function storeVersion(
   const written =
     q === ctx.db && version.versionId === 1 && resource
       ? await ctx.inserts.insert(version)
-      : await writeVersion(q, version, ctx.settings.fhirBaseUrl);
+      : await writeVersion(q, version, ctx.settings.fhirBaseUrl, previous);
   if (!written) throw conflict(`${key} was changed concurrently; retry`, 'conflict');
   if (event) await ctx.workflows?.afterWrite(ctx, q, { ...event, next: resource });
   return { resourceType: v.resourceType, id: v.id, versionId: v.versionId, lastUpdated, deleted: !resource, resource };
