@@ -27,4 +27,5 @@ CREATE TABLE consent_grant (
   categories      jsonb,
   PRIMARY KEY (consent_id, node, practitioner_id)
 );
-CREATE INDEX consent_grant_practitioner ON consent_grant (practitioner_id, period_end);
+-- A practitioner's search probes it per document, by the document's patient; a request reads the practitioner's rows.
+CREATE INDEX consent_grant_practitioner ON consent_grant (practitioner_id, patient_id);

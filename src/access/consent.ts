@@ -14,7 +14,6 @@
  * the request: expiry is exact and a revocation holds for the next request on every server.
  */
 import type { DocumentReference, Reference, Resource } from '@medplum/fhirtypes';
-import type { Queryable } from '../storage/database';
 import type { Condition } from '../storage/search';
 import { dateRange, indexKey } from '../storage/values';
 import { localReference } from './compartment';
@@ -39,7 +38,7 @@ export const noConsent: ConsentDecision = {
   searchCondition: () => undefined,
 };
 
-/** One row of consent_grant: a provision of an active Consent, for one practitioner it names. */
+/** One row of consent_grant in force: a provision of an active Consent, for one practitioner it names. */
 export interface ConsentGrant {
   consentId: string;
   node: number;
@@ -47,9 +46,6 @@ export interface ConsentGrant {
   permit: boolean;
   patientId: string;
   practitionerId: string;
-  /** [start, end) ISO instants; undefined = open. */
-  periodStart?: string;
-  periodEnd?: string;
   /** dataPeriod as [start, end); both undefined = none (an open side is undefined when the other is set). */
   dataStart?: string;
   dataEnd?: string;
@@ -83,13 +79,20 @@ export function consentDecision(facts: ConsentFacts): ConsentDecision {
       const t = localReference(a.reference, facts.fhirBaseUrl);
       return !!t && me.some((m) => m.type === t.type && m.id === t.id);
     });
+  const byPatient = new Map<string, ConsentGrant[]>();
+  for (const g of facts.grants) byPatient.set(g.patientId, [...(byPatient.get(g.patientId) ?? []), g]);
+  const opens = (doc: DocumentReference): boolean => {
+    const subject = localReference(doc.subject?.reference, facts.fhirBaseUrl);
+    const grants = subject?.type === 'Patient' ? byPatient.get(subject.id) : undefined;
+    return !!grants && decides(grants, doc);
+  };
   return {
     allows(interaction, resourceType, resource) {
       if (!READS.has(interaction)) return false;
       if (resourceType === 'DocumentReference') {
         if (!resource) return true;
         const doc = resource as DocumentReference;
-        return authoredByMe(doc) || opens(facts.grants, doc, facts.fhirBaseUrl);
+        return authoredByMe(doc) || opens(doc);
       }
       // A Binary is reached through the DocumentReference its securityContext names (visible.ts findBinary); one
       // with no such context (or a Patient) is the patient's alone.
@@ -108,32 +111,30 @@ export function consentDecision(facts: ConsentFacts): ConsentDecision {
   };
 }
 
-/** The in-process form of the SQL condition (searchSql.ts `consentOpens`), on grants already in force. */
-function opens(grants: readonly ConsentGrant[], doc: DocumentReference, fhirBaseUrl?: string): boolean {
-  const matching = grants.filter((g) => grantMatches(g, doc, fhirBaseUrl));
-  return matching.some((p) => p.permit && !matching.some((d) => !d.permit && d.consentId === p.consentId && d.depth >= p.depth));
+/**
+ * The in-process form of the SQL condition (searchSql.ts `consentOpens`), on the grants in force of the document's
+ * patient: a permit covers it and no deny of the same Consent, as deep or deeper, does.
+ */
+function decides(grants: readonly ConsentGrant[], doc: DocumentReference): boolean {
+  const categories = new Set(
+    (doc.category ?? []).flatMap((c) => c.coding ?? []).flatMap((c) => (c.system && c.code ? [categoryKey(c.system, c.code)] : [])),
+  );
+  const range = doc.date ? dateRange(doc.date) : undefined;
+  const covers = (g: ConsentGrant): boolean => {
+    if (g.documents && !(doc.id && g.documents.includes(doc.id))) return false;
+    if (g.hasDataPeriod) {
+      if (!range) return false;
+      if (g.dataStart && Date.parse(range[0]) < Date.parse(g.dataStart)) return false;
+      if (g.dataEnd && Date.parse(range[1]) > Date.parse(g.dataEnd)) return false;
+    }
+    return !g.categories || g.categories.every((level) => level.some((k) => categories.has(k)));
+  };
+  const covering = grants.filter(covers);
+  return covering.some((p) => p.permit && !covering.some((d) => !d.permit && d.consentId === p.consentId && d.depth >= p.depth));
 }
 
-function grantMatches(g: ConsentGrant, doc: DocumentReference, fhirBaseUrl?: string): boolean {
-  const subject = localReference(doc.subject?.reference, fhirBaseUrl);
-  if (subject?.type !== 'Patient' || subject.id !== g.patientId) return false;
-  if (g.documents && !(doc.id && g.documents.includes(doc.id))) return false;
-  if (g.hasDataPeriod) {
-    const range = doc.date ? dateRange(doc.date) : undefined;
-    if (!range) return false;
-    if (g.dataStart && Date.parse(range[0]) < Date.parse(g.dataStart)) return false;
-    if (g.dataEnd && Date.parse(range[1]) > Date.parse(g.dataEnd)) return false;
-  }
-  if (g.categories) {
-    const mine = new Set(
-      (doc.category ?? []).flatMap((c) => c.coding ?? []).flatMap((c) => (c.system && c.code ? [categoryKey(c.system, c.code)] : [])),
-    );
-    if (!g.categories.every((level) => level.some((k) => mine.has(k)))) return false;
-  }
-  return true;
-}
-
-interface GrantRow {
+/** A consent_grant row as JSON (`json_agg`) gives it. */
+export interface GrantRow {
   consent_id: string;
   node: number;
   depth: number;
@@ -150,24 +151,24 @@ interface GrantRow {
 const instant = (v: string | null) => (v === null || v === 'infinity' || v === '-infinity' ? undefined : new Date(Date.parse(v)).toISOString());
 
 /**
- * The practitioner's consent decision for one request: the database's clock and the grants in force then, in one
- * statement. Nothing of it outlives the request.
+ * The SQL (a scalar subquery) of the practitioner's grants in force at `at`, as a JSON array of rows: $1 is the
+ * practitioner's id. The request's lookups (fromToken.ts) read it in the statement that reads the database's clock.
  */
-export async function loadConsentDecision(
-  q: Queryable,
+export const grantsInForceSql = (at: string) =>
+  `coalesce((SELECT json_agg(g) FROM consent_grant g WHERE g.practitioner_id = $1 AND g.period_start <= ${at} AND g.period_end > ${at}), '[]'::json)`;
+
+/** The database's clock for a request's decisions: to the millisecond, as JavaScript compares instants. */
+export const REQUEST_CLOCK_SQL = "date_trunc('milliseconds', now())";
+
+/** The practitioner's consent decision for one request, from the clock and the grant rows read together. */
+export function consentDecisionOf(
+  at: string | Date,
+  grantRows: GrantRow[] | string,
   practitionerId: string,
   practitionerRoles: readonly string[],
   fhirBaseUrl?: string,
-): Promise<ConsentDecision> {
-  const r = await q.query<{ at: string | Date; grants: GrantRow[] | string }>(
-    `SELECT t.at, coalesce((SELECT json_agg(g) FROM consent_grant g
-        WHERE g.practitioner_id = $1 AND g.period_start <= t.at AND g.period_end > t.at), '[]'::json) AS grants
-       FROM (SELECT date_trunc('milliseconds', now()) AS at) t`,
-    [practitionerId],
-  );
-  const row = r.rows[0];
-  const at = new Date(row.at).toISOString();
-  const rows = (typeof row.grants === 'string' ? JSON.parse(row.grants) : row.grants) as GrantRow[];
+): ConsentDecision {
+  const rows = (typeof grantRows === 'string' ? JSON.parse(grantRows) : grantRows) as GrantRow[];
   const grants = rows.map(
     (g): ConsentGrant => ({
       consentId: g.consent_id,
@@ -176,12 +177,12 @@ export async function loadConsentDecision(
       permit: g.permit,
       patientId: g.patient_id,
       practitionerId: g.practitioner_id,
-      hasDataPeriod: g.data_start !== null || g.data_end !== null,
+      hasDataPeriod: g.data_start !== null,
       dataStart: instant(g.data_start),
       dataEnd: instant(g.data_end),
       documents: g.documents ?? undefined,
       categories: g.categories ?? undefined,
     }),
   );
-  return consentDecision({ practitionerId, practitionerRoles, at, grants, fhirBaseUrl });
+  return consentDecision({ practitionerId, practitionerRoles, at: new Date(at).toISOString(), grants, fhirBaseUrl });
 }

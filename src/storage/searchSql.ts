@@ -497,28 +497,30 @@ function has(b: SqlBuilder, c: Extract<Condition, { kind: 'has' }>, r: string): 
 }
 
 /**
- * Sharing by Consent (migrations/0011_consent.sql; src/access/consent.ts): a permit row of consent_grant naming the
- * practitioner and in force at `at` matches the document, and no deny row of the same Consent, as deep or deeper,
- * in force and matching, overrides it (https://hl7.org/fhir/R4/consent.html#provision).
+ * Sharing by Consent (migrations/0011_consent.sql; src/access/consent.ts): the document's subject is a patient with a
+ * permit row of consent_grant naming the practitioner, in force at `at`, that covers the document, and no deny row
+ * of the same Consent, as deep or deeper, in force and covering it, overrides it
+ * (https://hl7.org/fhir/R4/consent.html#provision). Driven per document from its subject: one index probe of
+ * consent_grant by (practitioner, patient).
  */
 function consentOpens(b: SqlBuilder, c: Extract<Condition, { kind: 'consent' }>, r: string): string {
-  const g = b.alias('g');
-  const d = b.alias('g');
+  const [s, g, d] = [b.alias('s'), b.alias('g'), b.alias('g')];
   const who = b.p(c.practitioner);
   const at = b.p(c.at, 'timestamptz');
-  const inForce = (x: string) => `${x}.practitioner_id = ${who} AND ${x}.period_start <= ${at} AND ${x}.period_end > ${at}`;
-  return `(${r}.resource_type = 'DocumentReference' AND EXISTS (SELECT 1 FROM consent_grant ${g} WHERE ${inForce(g)} AND ${g}.permit
-    AND ${grantMatches(b, g, r)} AND NOT EXISTS (SELECT 1 FROM consent_grant ${d} WHERE ${d}.consent_id = ${g}.consent_id
-    AND ${inForce(d)} AND NOT ${d}.permit AND ${d}.depth >= ${g}.depth AND ${grantMatches(b, d, r)})))`;
+  const inForce = (x: string) => `${x}.period_start <= ${at} AND ${x}.period_end > ${at}`;
+  return `(${r}.resource_type = 'DocumentReference' AND EXISTS (SELECT 1 FROM search_reference ${s}
+    JOIN consent_grant ${g} ON ${g}.practitioner_id = ${who} AND ${g}.patient_id = ${s}.target_id
+    WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.resource_id = ${r}.id AND ${s}.code = 'subject' AND ${s}.target_type = 'Patient'
+      AND ${g}.permit AND ${inForce(g)} AND ${grantCovers(b, g, r)}
+      AND NOT EXISTS (SELECT 1 FROM consent_grant ${d} WHERE ${d}.consent_id = ${g}.consent_id AND ${d}.practitioner_id = ${who}
+        AND NOT ${d}.permit AND ${d}.depth >= ${g}.depth AND ${inForce(d)} AND ${grantCovers(b, d, r)})))`;
 }
 
-/** The consent_grant row aliased g covers the document aliased r: its patient's, named, dated and categorized as it says. */
-function grantMatches(b: SqlBuilder, g: string, r: string): string {
-  const [s, x, l, t] = [b.alias('s'), b.alias('s'), b.alias('l'), b.alias('s')];
+/** The consent_grant row aliased g covers the document aliased r (of its patient): named, dated and categorized as it says. */
+function grantCovers(b: SqlBuilder, g: string, r: string): string {
+  const [x, l, t] = [b.alias('s'), b.alias('l'), b.alias('s')];
   const mine = (a: string) => `${a}.resource_type = ${r}.resource_type AND ${a}.resource_id = ${r}.id`;
-  return `EXISTS (SELECT 1 FROM search_reference ${s} WHERE ${mine(s)} AND ${s}.code = 'subject' AND ${s}.target_type = 'Patient'
-      AND ${s}.target_id = ${g}.patient_id)
-    AND (${g}.documents IS NULL OR ${r}.id = ANY(${g}.documents))
+  return `(${g}.documents IS NULL OR ${r}.id = ANY(${g}.documents))
     AND (${g}.data_start IS NULL OR EXISTS (SELECT 1 FROM search_date ${x} WHERE ${mine(x)} AND ${x}.code = 'date'
       AND ${x}.start_at >= ${g}.data_start AND ${x}.end_at <= ${g}.data_end))
     AND (${g}.categories IS NULL OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(${g}.categories) ${l} WHERE NOT EXISTS

@@ -92,6 +92,18 @@ test('one file shared with doctor A for a few seconds: A sees exactly it everywh
   expect((await matches(s, a.token, `Practitioner?_id=${c.practitioner.split('/')[1]}&_revinclude=DocumentReference:author`)).included).toEqual([]);
 });
 
+test('a deleted document: 410 for the doctor it was shared with, 404 for one who never saw it', async () => {
+  const p = await recordsPatient(s);
+  const lab = await document(s, p, { category: 'lab' });
+  const imaging = await document(s, p, { category: 'imaging' });
+  await share(s, p, { type: 'permit', period: window(-1, 3600), actor: [actor(a.practitioner)], code: [category('lab')] });
+  for (const id of [lab, imaging]) expect((await as(s, p.token, 'DELETE', `/fhir/DocumentReference/${id}`)).status).toBe(200);
+  expect(await status(a, `DocumentReference/${lab}`)).toBe(410);
+  expect(await status(a, `DocumentReference/${imaging}`)).toBe(404);
+  expect(await status(b, `DocumentReference/${lab}`)).toBe(404);
+  expect(await seen(a, p)).toEqual([]);
+});
+
 test('a window that has not begun opens nothing yet', async () => {
   const p = await recordsPatient(s);
   const doc = await document(s, p);

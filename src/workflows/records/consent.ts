@@ -37,7 +37,7 @@ const MAX_DEPTH = 8;
 const notSupported = (diagnostics: string, expression: string) => new OperationOutcomeError(422, outcome('error', 'not-supported', diagnostics, expression));
 
 /** A row of consent_grant, as the workflow writes it. */
-export interface GrantRow {
+export interface GrantRecord {
   consent_id: string;
   node: number;
   depth: number;
@@ -91,11 +91,11 @@ interface Scope {
 const ts = (ms: number) => (ms === -Infinity ? '-infinity' : ms === Infinity ? 'infinity' : new Date(ms).toISOString());
 
 /** Validates the Consent (400/422) and flattens its provisions into consent_grant rows. */
-export function grantRows(id: string, consent: Consent, fhirBaseUrl: string): GrantRow[] {
+export function grantRows(id: string, consent: Consent, fhirBaseUrl: string): GrantRecord[] {
   checkHeader(consent, fhirBaseUrl);
   const patient = localReference(consent.patient?.reference, fhirBaseUrl)!.id;
   if (!consent.provision) throw unprocessable('A Consent that shares records needs a provision (type permit, naming whom it opens to)', 'Consent.provision');
-  const rows: GrantRow[] = [];
+  const rows: GrantRecord[] = [];
   let count = 0;
   const walk = (p: ConsentProvision, at: string, depth: number, parent: Scope | undefined): void => {
     if (++count > MAX_PROVISIONS) throw unprocessable(`A Consent holds at most ${MAX_PROVISIONS} provisions`, 'Consent.provision');
