@@ -4,7 +4,10 @@
  * Extension http://fhir.healthmed.com.br/StructureDefinition/availability (fhir-profiles/).
  */
 import type { Extension, Parameters, Schedule, Slot } from '@medplum/fhirtypes';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DateTime } from 'luxon';
+import { projectRoot } from '../../src/config';
 import { startServer, type TestServer } from '../helpers/server';
 import { signUp, signUpPractitioner, tokensFor } from '../auth/helpers';
 import { AVAILABILITY_URL } from '../../src/workflows/scheduling/availability';
@@ -314,4 +317,22 @@ test('the CapabilityStatement lists $generate-slots on Schedule and names the av
   const patient = cs.rest[0].resource.find((r: { type: string }) => r.type === 'Patient');
   expect(patient.operation.map((o: { name: string }) => o.name)).toEqual(['validate', 'reindex']);
   expect(cs.rest[0].operation.map((o: { name: string }) => o.name)).toEqual(['reindex']);
+});
+
+test('migration 0012 starts the daily extension of Schedules that have rules and none pending, once', async () => {
+  const withRules = (await createSchedule(schedule(doctor.practitioner, [availability({ days: ['sat'] })]))).id as string;
+  const sql = readFileSync(join(projectRoot(), 'migrations', '0012_schedule_horizon.sql'), 'utf8');
+  const pending = async () =>
+    (await s.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE kind = $1 AND state = 'pending' AND payload->>'schedule' = $2`, [EXTEND_HORIZON_KIND, withRules])).rows[0].n;
+  expect(await pending()).toBe(1);
+  // A Schedule written before the extension existed: no row pending
+  await s.db.query(`DELETE FROM outbox WHERE kind = $1 AND payload->>'schedule' = $2`, [EXTEND_HORIZON_KIND, withRules]);
+  await s.db.query(sql);
+  expect(await pending()).toBe(1);
+  // (the server's worker may already have run it: then the next day's row is the one pending)
+  const rows = (await s.db.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM outbox WHERE kind = $1 AND payload->>'schedule' = $2 ORDER BY id`, [EXTEND_HORIZON_KIND, withRules])).rows;
+  expect(rows[0].payload).toEqual({ schedule: withRules });
+  // Run again (another server applying it): still one
+  await s.db.query(sql);
+  expect(await pending()).toBe(1);
 });
