@@ -15,7 +15,6 @@
 import type { Attachment, Binary, DocumentReference } from '@medplum/fhirtypes';
 import { systemContext } from '../../access/context';
 import { localReference } from '../../access/compartment';
-import { gate } from '../../access/visible';
 import type { Blobs, PendingContent } from '../../blobs';
 import type { FhirContext, FhirRequest, WriteEvent } from '../../fhir/context';
 import { storeVersion, matchCriteria } from '../../fhir/interactions/write';
@@ -51,8 +50,7 @@ export async function prepareAttachments(
   if (doc?.resourceType !== 'DocumentReference') return undefined;
   const inline = attachments(doc).filter((a) => a.data !== undefined);
   if (inline.length === 0) return undefined;
-  // Inline data makes a Binary: the caller needs Binary create as well as the DocumentReference write.
-  gate(ctx.access, 'create', 'Binary');
+  // No Binary scope is needed: the bytes are the document's own content, and the Binary follows the document.
   const patient = await subjectPatient(ctx, doc);
   const pending = new Map<string, PendingContent>();
   const release = async (failed: boolean) => {
