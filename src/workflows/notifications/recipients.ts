@@ -58,17 +58,25 @@ export async function recipientsOf(q: Queryable, appointment: Appointment): Prom
     }
   }
   if (seen.size === 0) return [];
-  const accounts = await q.query<{ fhir_user: string; email: string }>('SELECT fhir_user, email FROM auth_users WHERE fhir_user = ANY($1::text[])', [[...seen.keys()]]);
-  const accountEmail = new Map(accounts.rows.map((r) => [r.fhir_user, r.email]));
+  // One statement: each participant's current resource and account e-mail.
+  const refs = [...seen.keys()];
+  const rows = await q.query<{ ref: string; content: Patient | Practitioner | string | null; email: string | null }>(
+    `SELECT t.ref, r.content, u.email
+       FROM unnest($1::text[]) AS t(ref)
+       LEFT JOIN resources r ON r.resource_type = split_part(t.ref, '/', 1) AND r.id = split_part(t.ref, '/', 2) AND NOT r.deleted
+       LEFT JOIN auth_users u ON u.fhir_user = t.ref`,
+    [refs],
+    'appointment_recipients',
+  );
+  const found = new Map(rows.rows.map((r) => [r.ref, { resource: (typeof r.content === 'string' ? JSON.parse(r.content) : r.content) as Patient | Practitioner | null, email: r.email }]));
   const out: Recipient[] = [];
   for (const [reference, { role, display }] of seen) {
-    const [type, id] = reference.split('/');
-    const current = await readCurrent(q, type, id);
-    const resource = current && !current.deleted ? (current.resource as Patient | Practitioner | undefined) : undefined;
+    const row = found.get(reference);
+    const resource = row?.resource ?? undefined;
     out.push({
       reference,
       role,
-      email: accountEmail.get(reference) ?? emailOf(resource?.telecom),
+      email: row?.email ?? emailOf(resource?.telecom),
       name: display?.trim() || displayName(resource?.name),
     });
   }

@@ -200,7 +200,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     let outcome: OutboxOutcome;
     if (failure === undefined) {
       outcome = 'done';
-      await db.query(`UPDATE outbox SET state = 'done', done_at = now(), last_error = NULL WHERE id = $1 AND attempts = $2 AND state = 'pending'`, fence);
+      await markDone(job.id, job.attempts);
     } else {
       const text = deliveryErrorText(failure);
       const permanent = failure instanceof DeliveryError && failure.permanent;
@@ -221,6 +221,38 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     opts.onOutcome?.(job.kind, outcome);
   }
 
+  /**
+   * Successful deliveries that finish together are marked `done` in one statement: the marks of one event-loop
+   * turn (deliveries of one claim tend to finish together) wait for the next turn and go as one UPDATE. Each
+   * delivery still resolves only once its row is marked.
+   */
+  interface DoneBatch {
+    ids: number[];
+    attempts: number[];
+    written: Promise<void>;
+  }
+  let doneBatch: DoneBatch | undefined;
+  function markDone(id: number, attempts: number): Promise<void> {
+    let batch = doneBatch;
+    if (!batch) {
+      const ids: number[] = [];
+      const fences: number[] = [];
+      const written = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        doneBatch = undefined;
+        await db.query(
+          `UPDATE outbox o SET state = 'done', done_at = now(), last_error = NULL
+             FROM unnest($1::bigint[], $2::int[]) AS d(id, attempts)
+            WHERE o.id = d.id AND o.attempts = d.attempts AND o.state = 'pending'`,
+          [ids, fences],
+        );
+      });
+      batch = doneBatch = { ids, attempts: fences, written };
+    }
+    batch.ids.push(id);
+    batch.attempts.push(attempts);
+    return batch.written;
+  }
+
   /** Starts the deliveries of claimed rows; each resolves when its row is marked (or marking failed: the lease then runs out). */
   function launch(rows: ClaimedRow[]): Promise<void>[] {
     return rows.map((row) => {
@@ -229,7 +261,9 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         .catch((err: unknown) => logger.warn({ outbox: id, kind: row.kind, err: deliveryErrorText(err) }, 'outbox: could not record a delivery; it runs again when its lease ends'))
         .finally(() => {
           if (inFlight.get(id)?.done === done) inFlight.delete(id);
-          if (running && backlog) wake(0);
+          // More are due: claim again once half the places are free (one claim per finished delivery costs a
+          // statement per row).
+          if (running && backlog && inFlight.size <= batchSize / 2) wake(0);
         });
       inFlight.set(id, { attempts: row.attempts, done });
       return done;
