@@ -4,7 +4,7 @@
  * rows, plus the per-request lookups of roles, Schedules and grants). Target: practitioner >= 0.5 of patient req/s.
  *
  *   npm run build && npx ts-node --transpile-only bench/consent.ts [--admin-url postgres://postgres@127.0.0.1:5432/postgres]
- *     [--database fhir_bench_consent] [--entry dist/src/main.js] [--port 8093] [--connections 8,32] [--duration 10]
+ *     [--database fhir_bench_consent] [--entry dist/src/main.js] [--port 8093] [--connections 8,32] [--duration 10] [--warmup 15]
  *
  * Data: the patient's 40 documents (30 lab, 10 imaging) among 3,000 of 300 other patients, 50 of whom share their
  * labs with the same practitioner; the patient's Consent shares the lab category, with a nested deny.
@@ -152,8 +152,10 @@ async function main(): Promise<void> {
       requests: () => () => ({ method: 'GET', path: query, headers: { accept: FHIR_JSON } }),
     };
     const target = (headers: Record<string, string>): Target => ({ name: 'ours', origin: ours.url, patientPath: '/fhir/Patient', fhirPath: '/fhir', headers });
-    await measure(scenario, target(me.headers), { patientIds: [] }, 8, 3); // warm-up
-    await measure(scenario, target(doctor.headers), { patientIds: [] }, 8, 3);
+    // warm-up, unrecorded: V8 needs 15-20 s of load to optimize the server (README "Benchmark")
+    const warmup = Number(arg('warmup', '15'));
+    await measure(scenario, target(me.headers), { patientIds: [] }, 32, warmup);
+    await measure(scenario, target(doctor.headers), { patientIds: [] }, 32, warmup);
     for (const connections of connectionCounts) {
       const patientRun = await measure(scenario, target(me.headers), { patientIds: [] }, connections, duration);
       const doctorRun = await measure(scenario, target(doctor.headers), { patientIds: [] }, connections, duration);

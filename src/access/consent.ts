@@ -41,11 +41,9 @@ export const noConsent: ConsentDecision = {
 /** One row of consent_grant in force: a provision of an active Consent, for one practitioner it names. */
 export interface ConsentGrant {
   consentId: string;
-  node: number;
   depth: number;
   permit: boolean;
   patientId: string;
-  practitionerId: string;
   /** dataPeriod as [start, end); both undefined = none (an open side is undefined when the other is set). */
   dataStart?: string;
   dataEnd?: string;
@@ -133,29 +131,23 @@ function decides(grants: readonly ConsentGrant[], doc: DocumentReference): boole
   return covering.some((p) => p.permit && !covering.some((d) => !d.permit && d.consentId === p.consentId && d.depth >= p.depth));
 }
 
-/** A consent_grant row as JSON (`json_agg`) gives it. */
-export interface GrantRow {
-  consent_id: string;
-  node: number;
-  depth: number;
-  permit: boolean;
-  patient_id: string;
-  practitioner_id: string;
-  data_start: string | null;
-  data_end: string | null;
-  documents: string[] | null;
-  categories: string[][] | null;
-}
+/**
+ * A consent_grant row in force as `grantsInForceSql` gives it: [consent_id, depth, permit, patient_id, data_start,
+ * data_end, documents, categories], timestamps as JSON writes them (ISO, or ±infinity).
+ */
+export type GrantRow = [string, number, boolean, string, string | null, string | null, string[] | null, string[][] | null];
 
 /** A timestamptz as JSON gives it: an ISO string, or ±infinity (open). */
 const instant = (v: string | null) => (v === null || v === 'infinity' || v === '-infinity' ? undefined : new Date(Date.parse(v)).toISOString());
 
 /**
- * The SQL (a scalar subquery) of the practitioner's grants in force at `at`, as a JSON array of rows: $1 is the
+ * The SQL (a scalar subquery) of the practitioner's grants in force at `at`, as a JSON array of GrantRow: $1 is the
  * practitioner's id. The request's lookups (fromToken.ts) read it in the statement that reads the database's clock.
+ * Its size is the number of provisions in force naming the practitioner (expired shares are not read).
  */
 export const grantsInForceSql = (at: string) =>
-  `coalesce((SELECT json_agg(g) FROM consent_grant g WHERE g.practitioner_id = $1 AND g.period_start <= ${at} AND g.period_end > ${at}), '[]'::json)`;
+  `coalesce((SELECT json_agg(json_build_array(g.consent_id, g.depth, g.permit, g.patient_id, g.data_start, g.data_end, g.documents, g.categories))
+     FROM consent_grant g WHERE g.practitioner_id = $1 AND g.period_start <= ${at} AND g.period_end > ${at}), '[]'::json)`;
 
 /** The database's clock for a request's decisions: to the millisecond, as JavaScript compares instants. */
 export const REQUEST_CLOCK_SQL = "date_trunc('milliseconds', now())";
@@ -170,18 +162,16 @@ export function consentDecisionOf(
 ): ConsentDecision {
   const rows = (typeof grantRows === 'string' ? JSON.parse(grantRows) : grantRows) as GrantRow[];
   const grants = rows.map(
-    (g): ConsentGrant => ({
-      consentId: g.consent_id,
-      node: g.node,
-      depth: g.depth,
-      permit: g.permit,
-      patientId: g.patient_id,
-      practitionerId: g.practitioner_id,
-      hasDataPeriod: g.data_start !== null,
-      dataStart: instant(g.data_start),
-      dataEnd: instant(g.data_end),
-      documents: g.documents ?? undefined,
-      categories: g.categories ?? undefined,
+    ([consentId, depth, permit, patientId, dataStart, dataEnd, documents, categories]): ConsentGrant => ({
+      consentId,
+      depth,
+      permit,
+      patientId,
+      hasDataPeriod: dataStart !== null,
+      dataStart: instant(dataStart),
+      dataEnd: instant(dataEnd),
+      documents: documents ?? undefined,
+      categories: categories ?? undefined,
     }),
   );
   return consentDecision({ practitionerId, practitionerRoles, at: new Date(at).toISOString(), grants, fhirBaseUrl });

@@ -71,6 +71,9 @@ test('one file shared with doctor A for a few seconds: A sees exactly it everywh
   expect([included.ids, included.included]).toEqual([[shared], [c.practitioner]]);
   const rev = await matches(s, a.token, `Practitioner?_id=${c.practitioner.split('/')[1]}&_revinclude=DocumentReference:author`);
   expect(rev.included).toEqual([`DocumentReference/${shared}`]);
+  // the compartment search, and a chain through the patient (whom the doctor cannot read) agree
+  expect((await matches(s, a.token, `${p.patient}/DocumentReference`)).ids).toEqual([shared]);
+  expect((await matches(s, a.token, `DocumentReference?subject:Patient.gender=female,male,other,unknown`)).ids).toEqual([]);
   // type-level history shows only the shared document too
   const typeHistory = await as(s, a.token, 'GET', '/fhir/DocumentReference/_history');
   expect(typeHistory.body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([shared]);
