@@ -50,6 +50,8 @@ export interface PendingContent {
   size: number;
   sha1: string;
   key: Wrapped;
+  /** The patient could not be known at upload (a Bundle's urn:uuid subject): bound to its Binary id alone. */
+  patientUnknown?: boolean;
   /** Set once a version's row names it: it is then no longer the upload's to discard. */
   recorded?: boolean;
 }

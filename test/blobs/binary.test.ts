@@ -218,11 +218,47 @@ test('a DocumentReference whose write is refused leaves no Binary behind', async
   expect(after.rows[0].n).toBe(before.rows[0].n);
 });
 
-test('Binary data inside a Bundle is refused, never stored in plaintext', async () => {
+test('Binary data inside a Bundle, or a patch adding it, is refused, never stored in plaintext', async () => {
   const res = await s.request('POST', '/fhir', {
     resourceType: 'Bundle',
     type: 'transaction',
     entry: [{ request: { method: 'POST', url: 'Binary' }, resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('in a bundle').toString('base64') } }],
   });
   expect(res.status).toBe(422);
+  const plain = await raw(s, 'POST', '/fhir/Binary', Buffer.from('patch me'), { 'content-type': 'text/plain' });
+  const patched = await s.request('PATCH', `/fhir/Binary/${plain.json.id}`, [{ op: 'add', path: '/data', value: Buffer.from('in a patch').toString('base64') }], {
+    'content-type': 'application/json-patch+json',
+  });
+  expect(patched.status).toBe(422);
+});
+
+test('a transaction Bundle with inline attachment data (a Synthea record): each note becomes an encrypted Binary', async () => {
+  const note = `Clinical note ${randomUUID()}`;
+  const res = await s.request('POST', '/fhir', {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { fullUrl: 'urn:uuid:11111111-1111-4111-8111-111111111111', request: { method: 'POST', url: 'Patient' }, resource: { resourceType: 'Patient', name: [{ family: 'Nunes' }] } },
+      {
+        fullUrl: 'urn:uuid:22222222-2222-4222-8222-222222222222',
+        request: { method: 'POST', url: 'DocumentReference' },
+        resource: {
+          resourceType: 'DocumentReference',
+          status: 'current',
+          subject: { reference: 'urn:uuid:11111111-1111-4111-8111-111111111111' },
+          content: [{ attachment: { contentType: 'text/plain; charset=utf-8', data: Buffer.from(note).toString('base64') } }],
+        },
+      },
+    ],
+  });
+  expect(res.status).toBe(200);
+  const docUrl = res.body.entry[1].response.location.replace(/\/_history\/.*$/, '');
+  const doc = await s.request('GET', docUrl);
+  const attachment = doc.body.content[0].attachment;
+  expect(attachment).toMatchObject({ url: expect.stringMatching(/^Binary\//), size: Buffer.byteLength(note), hash: createHash('sha1').update(note).digest('base64') });
+  expect(attachment.data).toBeUndefined();
+  const bytes = await raw(s, 'GET', `/fhir/${attachment.url}`, undefined, { accept: '*/*' });
+  expect(bytes.status).toBe(200);
+  expect(bytes.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+  expect(bytes.bytes.toString()).toBe(note);
 });

@@ -10,9 +10,11 @@
  * rolls both back, and the request discards the uploaded objects (an object whose write never committed, e.g.
  * after a crash, has no row holding its data key: it cannot be read, and `Blobs.sweepOrphans` removes it).
  *
- * Inside a Bundle inline data is refused (422): the entries' uploads would run inside the Bundle's transaction.
+ * A batch or transaction Bundle's DocumentReference entries are prepared the same way, before the Bundle runs (a
+ * Synthea record carries one clinical note per encounter this way). Inline data a request did not prepare (added
+ * by a patch) is refused with 422: its upload would run inside the write's transaction.
  */
-import type { Attachment, Binary, DocumentReference } from '@medplum/fhirtypes';
+import type { Attachment, Binary, DocumentReference, Resource } from '@medplum/fhirtypes';
 import { systemContext } from '../../access/context';
 import { localReference } from '../../access/compartment';
 import type { Blobs, PendingContent } from '../../blobs';
@@ -36,36 +38,37 @@ export function decodeBase64(value: string, where: string): Buffer {
 const attachments = (doc: DocumentReference): Attachment[] => (doc.content ?? []).map((c) => c.attachment).filter((a): a is Attachment => !!a);
 
 /**
- * Before a POST or PUT of one DocumentReference: uploads its inline attachments. Returns the context that
- * carries them to the hooks, and `release`, which discards every upload no committed version linked.
+ * Before a POST or PUT of a DocumentReference, or a batch or transaction Bundle with such entries: uploads their
+ * inline attachments. Returns the context that carries them to the hooks, and `release`, which discards every
+ * upload no committed version linked.
  */
 export async function prepareAttachments(
   blobs: Blobs,
   ctx: FhirContext,
   req: FhirRequest,
 ): Promise<{ ctx: FhirContext; release(failed: boolean): Promise<void> } | undefined> {
-  const segments = req.path.split('/').filter((s) => s !== '');
-  if (segments[0] !== 'DocumentReference' || segments.length > 2 || !['POST', 'PUT'].includes(req.method)) return undefined;
-  const doc = req.body as DocumentReference | undefined;
-  if (doc?.resourceType !== 'DocumentReference') return undefined;
-  const inline = attachments(doc).filter((a) => a.data !== undefined);
-  if (inline.length === 0) return undefined;
-  // No Binary scope is needed: the bytes are the document's own content, and the Binary follows the document.
-  const patient = await subjectPatient(ctx, doc);
+  const docs = documentsOf(req).filter((doc) => attachments(doc).some((a) => a.data !== undefined));
+  if (docs.length === 0) return undefined;
   const pending = new Map<string, PendingContent>();
   const release = async (failed: boolean) => {
     for (const p of pending.values()) await blobs.discard(p, failed);
   };
   try {
-    for (const [i, attachment] of inline.entries()) {
-      const where = `DocumentReference.content[${i}].attachment.data`;
-      const bytes = decodeBase64(attachment.data as string, where);
-      const contentType = attachment.contentType?.split(';')[0].trim().toLowerCase();
-      if (!contentType) throw unprocessable('An attachment with data needs its contentType', 'DocumentReference.content.attachment.contentType');
-      const binaryId = newResourceId();
-      pending.set(binaryId, await blobs.upload(binaryId, patient, contentType, Readable.from([bytes])));
-      delete attachment.data;
-      attachment.url = `Binary/${binaryId}`;
+    for (const doc of docs) {
+      // No Binary scope is needed: the bytes are the document's own content, and the Binary follows the document.
+      const patient = await subjectPatient(ctx, doc);
+      for (const [i, attachment] of attachments(doc).entries()) {
+        if (attachment.data === undefined) continue;
+        const where = `DocumentReference.content[${i}].attachment.data`;
+        const bytes = decodeBase64(attachment.data, where);
+        const contentType = attachment.contentType?.split(';')[0].trim().toLowerCase();
+        if (!contentType) throw unprocessable('An attachment with data needs its contentType', 'DocumentReference.content.attachment.contentType');
+        const binaryId = newResourceId();
+        const upload = await blobs.upload(binaryId, patient ?? '', contentType, Readable.from([bytes]));
+        pending.set(binaryId, patient === undefined ? { ...upload, patientUnknown: true } : upload);
+        delete attachment.data;
+        attachment.url = `Binary/${binaryId}`;
+      }
     }
   } catch (err) {
     await release(true);
@@ -74,9 +77,29 @@ export async function prepareAttachments(
   return { ctx: withPending(ctx, pending), release };
 }
 
-/** The patient the document is about, as the write will store it (a conditional subject resolved the same way). */
-async function subjectPatient(ctx: FhirContext, doc: DocumentReference): Promise<string> {
+/** The DocumentReferences a request writes: its body, or its Bundle's POST and PUT entries. */
+function documentsOf(req: FhirRequest): DocumentReference[] {
+  const body = req.body as Resource | undefined;
+  const segments = req.path.split('/').filter((s) => s !== '');
+  if (body?.resourceType === 'DocumentReference' && segments[0] === 'DocumentReference' && segments.length <= 2 && ['POST', 'PUT'].includes(req.method)) {
+    return [body];
+  }
+  if (body?.resourceType === 'Bundle' && segments.length === 0 && req.method === 'POST' && (body.type === 'batch' || body.type === 'transaction')) {
+    return (body.entry ?? [])
+      .filter((e) => e.resource?.resourceType === 'DocumentReference' && (e.request?.method === 'POST' || e.request?.method === 'PUT'))
+      .map((e) => e.resource as DocumentReference);
+  }
+  return [];
+}
+
+/**
+ * The patient the document is about, as the write will store it (a conditional subject resolved the same way);
+ * undefined when it cannot be known before the write: a Bundle entry's `urn:uuid:` subject, which the transaction
+ * resolves to a resource it creates. Such content is bound to its Binary id alone.
+ */
+async function subjectPatient(ctx: FhirContext, doc: DocumentReference): Promise<string | undefined> {
   const ref = doc.subject?.reference;
+  if (ref?.startsWith('urn:')) return undefined;
   const conditional = ref && /^Patient\?(.+)$/.exec(ref);
   if (conditional) {
     const matches = await matchCriteria(ctx, ctx.db, ctx.access.can('search', 'Patient') ? 'search' : 'everywhere', 'Patient', conditional[1]);

@@ -64,7 +64,7 @@ export function binaryHook(blobs: Blobs): TypeHook {
       delete next.data;
       const patient = await patientOf(q, next.securityContext?.reference, ctx.settings.fhirBaseUrl);
       if (pending) {
-        if (pending.patient !== patient) throw conflict(`The securityContext of Binary/${event.id} changed during the upload; retry`);
+        if (!pending.patientUnknown && pending.patient !== patient) throw conflict(`The securityContext of Binary/${event.id} changed during the upload; retry`);
         return;
       }
       if (event.method !== 'PATCH') return;
