@@ -26,8 +26,8 @@ export interface ConsentDecision {
    */
   allows(interaction: Interaction, resourceType: string, resource?: Resource): boolean;
   /**
-   * The SQL form of the same decision for searches: a condition every row reachable through consent meets
-   * (e.g. `{ kind: 'id', ids: [...] }` of the consented documents); undefined = no row.
+   * The SQL form of the same decision for searches and lookups by id: a condition every row reachable through
+   * consent meets (authored by them, or `{ kind: 'consent' }`); undefined = no row.
    */
   searchCondition(resourceType: string): Condition | undefined;
 }

@@ -66,6 +66,8 @@ test('one file shared with doctor A for a few seconds: A sees exactly it everywh
   expect(await status(a, `DocumentReference/${other}/_history`)).toBe(404);
   expect(await status(a, `Binary/${sharedBytes}`)).toBe(200);
   expect(await status(a, `Binary/${otherBytes}`)).toBe(404);
+  const bytes = await as(s, a.token, 'GET', `/fhir/Binary/${sharedBytes}`, undefined, { accept: '*/*' });
+  expect([bytes.status, bytes.text]).toEqual([200, 'hemoglobin 14 g/dL']);
   // _include and _revinclude bring in only what the doctor may see
   const included = await matches(s, a.token, `DocumentReference?_id=${shared},${other}&_include=DocumentReference:author`);
   expect([included.ids, included.included]).toEqual([[shared], [c.practitioner]]);
@@ -74,6 +76,9 @@ test('one file shared with doctor A for a few seconds: A sees exactly it everywh
   // the compartment search, and a chain through the patient (whom the doctor cannot read) agree
   expect((await matches(s, a.token, `${p.patient}/DocumentReference`)).ids).toEqual([shared]);
   expect((await matches(s, a.token, `DocumentReference?subject:Patient.gender=female,male,other,unknown`)).ids).toEqual([]);
+  const cId = c.practitioner.split('/')[1];
+  expect((await matches(s, a.token, `Practitioner?_id=${cId}&_has:DocumentReference:author:_id=${shared}`)).ids).toEqual([cId]);
+  expect((await matches(s, a.token, `Practitioner?_id=${cId}&_has:DocumentReference:author:_id=${other}`)).ids).toEqual([]);
   // type-level history shows only the shared document too
   const typeHistory = await as(s, a.token, 'GET', '/fhir/DocumentReference/_history');
   expect(typeHistory.body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([shared]);
@@ -92,6 +97,7 @@ test('one file shared with doctor A for a few seconds: A sees exactly it everywh
   expect(await status(a, `DocumentReference/${shared}/_history/1`)).toBe(404);
   expect(await status(a, `DocumentReference/${shared}/_history`)).toBe(404);
   expect(await status(a, `Binary/${sharedBytes}`)).toBe(404);
+  expect((await as(s, a.token, 'GET', `/fhir/Binary/${sharedBytes}`, undefined, { accept: '*/*' })).status).toBe(404);
   expect((await matches(s, a.token, `Practitioner?_id=${c.practitioner.split('/')[1]}&_revinclude=DocumentReference:author`)).included).toEqual([]);
 });
 
