@@ -7,6 +7,7 @@ import type { Limits } from '../config';
 import type { AccessContext } from '../access/context';
 import type { Database, Queryable } from '../storage/database';
 import type { InsertBatcher } from '../storage/insertBatcher';
+import type { NewVersion } from '../storage/repository';
 import type { FhirValidator } from './validation';
 
 export interface FhirSettings {
@@ -34,6 +35,12 @@ export interface WriteEvent {
    * Schedule's practitioner): the referential-integrity check does not query them again.
    */
   verifiedTargets?: Set<string>;
+  /**
+   * Set by a workflow that writes the version itself, together with its own rows, in one statement (a booking:
+   * Appointment, Slot, holds and outbox at once). storeVersion calls it instead of writing the version; false:
+   * nothing was written (a concurrent change), as for a lost optimistic write.
+   */
+  write?: (version: NewVersion) => Promise<boolean>;
 }
 
 /**
@@ -45,6 +52,11 @@ export interface WriteEvent {
 export interface Workflows {
   /** Whether writes of this type have rules (they then always run in a transaction, validated after the hook). */
   handles(resourceType: string): boolean;
+  /**
+   * Whether a create of this resource needs a transaction around it (default: yes, for a type with rules). A
+   * workflow that writes everything in one statement (WriteEvent.write) needs none: one statement is atomic.
+   */
+  createNeedsTransaction?(resource: Resource): boolean;
   beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
   /** After the version is written, in the same transaction (e.g. Slots made from a Schedule that now exists). */
   afterWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;

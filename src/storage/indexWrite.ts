@@ -127,11 +127,25 @@ function tableValues(resources: Resource[], fhirBaseUrl: string, withOwner: bool
  * rows in (without it, every table). Rows that index definitions since removed left behind in other tables stay
  * until `$reindex`, which passes no `previous`.
  */
-export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number, previous?: Resource): IndexSql {
+export function indexCtes(resource: Resource | undefined, fhirBaseUrl: string, firstParam: number, previous?: Resource, names: ReplaceNames = DEFAULT_NAMES): IndexSql {
   const { params, filled } = resource ? tableValues([resource], fhirBaseUrl, false) : { params: [], filled: [] };
   const tables = previous ? new Set([...filled, ...tableValues([previous], fhirBaseUrl, false).filled].map((i) => TABLES[i].table)) : undefined;
-  return indexSql('replace', firstParam, filled, params, tables);
+  return indexSql('replace', firstParam, filled, params, tables, names);
 }
+
+/**
+ * How the replace CTEs name what they act on, for a statement that writes several resources: the CTE that
+ * returns the written row (`cur`), the parameters holding its type and id (`$1`, `$2`), and a prefix for their own
+ * CTE names.
+ */
+export interface ReplaceNames {
+  cur: string;
+  type: string;
+  id: string;
+  prefix: string;
+}
+
+const DEFAULT_NAMES: ReplaceNames = { cur: 'cur', type: '$1', id: '$2', prefix: '' };
 
 /**
  * CTEs that insert the index rows of new resources (first versions, possibly several in one statement):
@@ -143,18 +157,15 @@ export function insertIndexCtes(resources: Resource[], fhirBaseUrl: string, firs
   return indexSql('insert', firstParam, filled, params);
 }
 
-function indexSql(mode: 'replace' | 'insert', firstParam: number, filled: number[], params: unknown[], tables?: Set<string>): IndexSql {
-  const shape = `${mode}:${firstParam}:${filled.join(',')}${tables ? `:${[...tables].sort().join(',')}` : ''}`;
+function indexSql(mode: 'replace' | 'insert', firstParam: number, filled: number[], params: unknown[], tables?: Set<string>, names: ReplaceNames = DEFAULT_NAMES): IndexSql {
+  const named = names === DEFAULT_NAMES ? '' : `:${names.cur},${names.type},${names.id},${names.prefix}`;
+  const shape = `${mode}:${firstParam}:${filled.join(',')}${tables ? `:${[...tables].sort().join(',')}` : ''}${named}`;
   let ctes = cteCache.get(shape);
   if (ctes === undefined) {
-    ctes = buildCtes(firstParam, filled, mode, tables);
+    ctes = mode === 'insert' ? insertCtes(firstParam, filled) : replaceCtes(firstParam, filled, tables, names);
     cteCache.set(shape, ctes);
   }
   return { ctes, params, shape };
-}
-
-function buildCtes(firstParam: number, filled: number[], mode: 'replace' | 'insert', tables?: Set<string>): string {
-  return mode === 'insert' ? insertCtes(firstParam, filled) : replaceCtes(firstParam, filled, tables);
 }
 
 /** `unnest(...)` of one table spec's column arrays, numbered from `next`, with the columns' names. */
@@ -186,7 +197,8 @@ function insertCtes(firstParam: number, filled: number[]): string {
  * from the old content, so it is right whatever indexed the old version. EXCEPT compares whole rows with NULLs
  * equal, by hashing. Data-modifying CTEs share one snapshot: each sees the rows as they were before the statement.
  */
-function replaceCtes(firstParam: number, filled: number[], tables?: Set<string>): string {
+function replaceCtes(firstParam: number, filled: number[], tables: Set<string> | undefined, names: ReplaceNames): string {
+  const { cur, type, id, prefix } = names;
   // Parameter numbers of each filled spec's arrays.
   const first = new Map<number, number>();
   let next = firstParam;
@@ -209,15 +221,15 @@ function replaceCtes(firstParam: number, filled: number[], tables?: Set<string>)
         const element = hasElement && !own.includes('element') ? ', NULL::int4' : '';
         return `SELECT ${own.map((n) => `u.${n}`).join(', ')}${element} FROM ${unnestSource(t.columns, first.get(i)!)}`;
       });
-    const stored = `SELECT ${key.join(', ')} FROM ${table} WHERE resource_type = $1 AND resource_id = $2`;
+    const stored = `SELECT ${key.join(', ')} FROM ${table} WHERE resource_type = ${type} AND resource_id = ${id}`;
     const label = table.replace(/^search_/, '');
     const gone = newRows.length ? `${stored} EXCEPT (${newRows.join(' UNION ALL ')})` : stored;
-    parts.push(`del_${label} AS (DELETE FROM ${table} t USING (${gone}) AS g
-        WHERE t.resource_type = $1 AND t.resource_id = $2 AND ${key.map((c) => `t.${c} IS NOT DISTINCT FROM g.${c}`).join(' AND ')}
-          AND EXISTS (SELECT 1 FROM cur))`);
+    parts.push(`${prefix}del_${label} AS (DELETE FROM ${table} t USING (${gone}) AS g
+        WHERE t.resource_type = ${type} AND t.resource_id = ${id} AND ${key.map((c) => `t.${c} IS NOT DISTINCT FROM g.${c}`).join(' AND ')}
+          AND EXISTS (SELECT 1 FROM ${cur}))`);
     if (newRows.length) {
-      parts.push(`ins_${label} AS (INSERT INTO ${table} (resource_type, resource_id, ${key.join(', ')})
-        SELECT $1, $2, a.* FROM ((${newRows.join(' UNION ALL ')}) EXCEPT ${stored}) AS a WHERE EXISTS (SELECT 1 FROM cur))`);
+      parts.push(`${prefix}ins_${label} AS (INSERT INTO ${table} (resource_type, resource_id, ${key.join(', ')})
+        SELECT ${type}, ${id}, a.* FROM ((${newRows.join(' UNION ALL ')}) EXCEPT ${stored}) AS a WHERE EXISTS (SELECT 1 FROM ${cur}))`);
     }
   }
   return parts.length ? ', ' + parts.join('\n, ') : '';

@@ -46,7 +46,7 @@ export function toVersion(row: Row): StoredVersion {
   };
 }
 
-const COLUMNS = 'resource_type, id, version_id, last_updated, deleted, content';
+export const COLUMNS = 'resource_type, id, version_id, last_updated, deleted, content';
 
 /**
  * A prepared-statement name derived from the SQL text: the write statement's shape depends on which index
@@ -118,7 +118,7 @@ export async function existingTargets(q: Queryable, targets: { type: string; id:
 }
 
 /**
- * In one statement: the current row of (type, id), locked FOR UPDATE; the current, live resource its element
+ * In one statement: the current row of (type, id); the current, live resource its element
  * `follow[0]` (a Reference, e.g. a Slot's `schedule`) names, and those that resource's element `follow[1]` (a
  * Reference or an array of them, e.g. the Schedule's `actor`) names; and whether `exist` is a current, live
  * resource. A workflow that needs a resource, what it belongs to and the other target of the write it guards reads
@@ -126,7 +126,7 @@ export async function existingTargets(q: Queryable, targets: { type: string; id:
  * that a reference is local before trusting what it names. Only scalar parameters and primary-key lookups:
  * PostgreSQL keeps one generic plan for the statement.
  */
-export async function readLockedWithReferenced(
+export async function readWithReferenced(
   q: Queryable,
   resourceType: string,
   id: string,
@@ -134,7 +134,7 @@ export async function readLockedWithReferenced(
   exist?: { type: string; id: string },
 ): Promise<{ current?: StoredVersion; followed: StoredVersion[]; existing: Set<string> }> {
   const r = await q.query<Row & { part: string }>(
-    `WITH main AS (SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2 FOR UPDATE),
+    `WITH main AS (SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2),
      first AS (SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
                  FROM main m, LATERAL (SELECT m.content -> $3 ->> 'reference' AS ref) AS f
                  JOIN resources r ON r.resource_type = split_part(f.ref, '/', -2) AND r.id = split_part(f.ref, '/', -1)
@@ -152,7 +152,7 @@ export async function readLockedWithReferenced(
      SELECT 'exists', resource_type, id, version_id, last_updated, deleted, NULL FROM resources
       WHERE resource_type = $5 AND id = $6 AND NOT deleted`,
     [resourceType, id, follow[0], follow[1], exist?.type ?? null, exist?.id ?? null],
-    'read_locked_with_referenced',
+    'read_with_referenced',
   );
   const main = r.rows.find((row) => row.part === 'main');
   return {
@@ -250,7 +250,7 @@ export async function insertVersions(q: Queryable, versions: NewVersion[], fhirB
 /** Write statements per shape (insert or update, which index tables get rows), built and named once. */
 const statements = new Map<string, { sql: string; name: string }>();
 
-function cachedStatement(key: string, build: () => string): { sql: string; name: string } {
+export function cachedStatement(key: string, build: () => string): { sql: string; name: string } {
   let statement = statements.get(key);
   if (!statement) {
     const sql = build();

@@ -2,6 +2,7 @@
  * Rules that span resources (STYLE "Growing the house"): one hook per resource type, run by storeVersion inside
  * the write's transaction (src/fhir/context.ts `Workflows`). The interactions call the seam; the rules live here.
  */
+import type { Resource } from '@medplum/fhirtypes';
 import type { FhirContext, WriteEvent, Workflows } from '../fhir/context';
 import type { Queryable } from '../storage/database';
 import { consentHook } from './records/consent';
@@ -13,6 +14,8 @@ import { documentReferenceHook } from './records/attachments';
 
 /** The rules of one resource type. */
 export interface TypeHook {
+  /** See Workflows.createNeedsTransaction (default: yes). */
+  createNeedsTransaction?(resource: Resource): boolean;
   beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
   afterWrite?(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void>;
 }
@@ -34,6 +37,7 @@ export function createWorkflows(settings: WorkflowSettings): Workflows {
   };
   return {
     handles: (resourceType) => Object.prototype.hasOwnProperty.call(hooks, resourceType),
+    createNeedsTransaction: (resource) => hooks[resource.resourceType]?.createNeedsTransaction?.(resource) ?? true,
     beforeWrite: (ctx, q, event) => hooks[event.resourceType].beforeWrite(ctx, q, event),
     afterWrite: async (ctx, q, event) => {
       await hooks[event.resourceType].afterWrite?.(ctx, q, event);

@@ -25,8 +25,12 @@ export async function create(ctx: FhirContext, req: FhirRequest, type: string, a
     return writeResponse(201, v, ctx.settings.fhirBaseUrl, req.prefer, `Created ${type}/${v.id}`);
   };
   // A plain create is one atomic statement; a conditional create needs a transaction (for its lock), and so does
-  // a create whose workflow writes more than the resource (a booking takes its Slot).
-  if (!req.ifNoneExist) return ctx.workflows?.handles(type) ? inTransaction(ctx, insert) : insert(reader(ctx));
+  // a create whose workflow writes more than the resource in several statements (a booking writes all of its
+  // rows in one: src/storage/bookingWrite.ts).
+  if (!req.ifNoneExist) {
+    const workflow = ctx.workflows?.handles(type) && (ctx.workflows.createNeedsTransaction?.(resource) ?? true);
+    return workflow ? inTransaction(ctx, insert) : insert(reader(ctx));
+  }
   const criteria = req.ifNoneExist;
   return inTransaction(ctx, async (q) => {
     // Two concurrent conditional creates with the same criteria must not both create (serialized here).

@@ -209,8 +209,9 @@ export async function storeVersion(
   }
   const version = { ...v, lastUpdated, resource };
   // A create outside any transaction is a statement of its own, which may share its commit with other creates.
-  const written =
-    q === ctx.db && version.versionId === 1 && resource
+  const written = event?.write
+    ? await event.write(version)
+    : q === ctx.db && version.versionId === 1 && resource
       ? await ctx.inserts.insert(version)
       : await writeVersion(q, version, ctx.settings.fhirBaseUrl, previous);
   if (!written) throw conflict(`${key} was changed concurrently; retry`, 'conflict');

@@ -21,7 +21,10 @@ import { storeVersion } from '../../fhir/interactions/write';
 import { localReference } from '../../access/compartment';
 import { nameVisible, writesEverywhere } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
-import { readCurrent, readLockedWithReferenced, type StoredVersion } from '../../storage/repository';
+import { readCurrent, readWithReferenced, type NewVersion, type StoredVersion } from '../../storage/repository';
+import { writeBooking } from '../../storage/bookingWrite';
+import { withMeta } from '../../fhir/resources';
+import { isConstraintViolation } from './constraints';
 import { enqueue, type OutboxRow } from '../outbox/enqueue';
 import type { TypeHook } from '..';
 import type { SchedulingSettings } from '.';
@@ -36,6 +39,8 @@ const HOUR = 3600_000;
 
 export function bookingHook(settings: SchedulingSettings): TypeHook {
   return {
+    // A booking (pending, one Slot) writes everything in one statement; other creates hold time in several.
+    createNeedsTransaction: (resource) => !((resource as Appointment).status === 'pending' && (resource as Appointment).slot?.length === 1),
     async beforeWrite(ctx: FhirContext, q: Queryable, event: WriteEvent): Promise<void> {
       const previous = event.previous as Appointment | undefined;
       const next = event.next as Appointment | undefined;
@@ -112,11 +117,11 @@ async function book(ctx: FhirContext, q: Queryable, event: WriteEvent, next: App
   if (next.status !== 'pending') throw unprocessable(`A booking is created pending (the doctor answers it), not ${next.status}`, 'Appointment.status');
   const slotRef = localReference(next.slot[0].reference, ctx.settings.fhirBaseUrl);
   if (slotRef?.type !== 'Slot') throw unprocessable('Appointment.slot must refer to a Slot on this server', 'Appointment.slot[0]');
-  // One round trip: the Slot, locked (the row lock serializes every booking of it: the first takes it, the others
-  // find it taken), its Schedule and the Schedule's actors, and whether the caller's own Patient exists.
+  // One round trip: the Slot, its Schedule and the Schedule's actors, and whether the caller's own Patient exists.
+  // No lock: the booking's one write statement takes the Slot only if it is still this version (bookingWrite.ts).
   const caller = callerKey(ctx);
   const own = ctx.access.caller.kind === 'patient' && caller ? localReference(caller, ctx.settings.fhirBaseUrl) : undefined;
-  const read = await readLockedWithReferenced(q, 'Slot', slotRef.id, ['schedule', 'actor'], own && { type: own.type, id: own.id });
+  const read = await readWithReferenced(q, 'Slot', slotRef.id, ['schedule', 'actor'], own && { type: own.type, id: own.id });
   const slot = read.current;
   if (!slot || slot.deleted || !slot.resource) throw unprocessable(`Slot/${slotRef.id} does not exist`, 'Appointment.slot[0]');
   const slotContent = slot.resource as Slot;
@@ -152,8 +157,56 @@ async function book(ctx: FhirContext, q: Queryable, event: WriteEvent, next: App
 
   const rows: OutboxRow[] = [{ kind: 'mail.booking-requested', payload: { appointment: id } }];
   if (start.getTime() - 24 * HOUR > Date.now()) rows.push({ kind: 'mail.reminder', payload: { appointment: id }, dueAt: new Date(start.getTime() - 24 * HOUR) });
-  await holdTime(ctx, q, id, who, next.start, next.end, { slotId: slot.id, outbox: rows });
-  await setSlotStatus(ctx, q, slot, 'busy-tentative');
+  const actors = [...new Set(who.map((p) => p.key))].sort();
+  const period = { start: start.toISOString(), end: end.toISOString() };
+  // The Slot (busy-tentative), the Appointment, the holds and the outbox rows: one statement, written by
+  // storeVersion once the Appointment is validated and its references checked.
+  event.write = async (version) => {
+    const slotVersionId = slot.versionId + 1;
+    const slotNext = withMeta({ ...slotContent, status: 'busy-tentative' }, slot.id, slotVersionId, version.lastUpdated);
+    try {
+      const written = await writeBooking(
+        q,
+        {
+          slot: { resourceType: 'Slot', id: slot.id, versionId: slotVersionId, lastUpdated: version.lastUpdated, method: 'PUT', resource: slotNext, previous: slotContent },
+          appointment: version as NewVersion & { resource: Appointment },
+          actors,
+          // Inside a transaction Bundle the constraints alone decide (see holdTime)
+          lockActors: ctx.tx ? [] : actors,
+          start: period.start,
+          end: period.end,
+          outbox: rows,
+        },
+        ctx.settings.fhirBaseUrl,
+      );
+      if (written) return true;
+    } catch (err) {
+      if (!isConstraintViolation(err)) throw err;
+      if ((err as { constraint?: string }).constraint === 'slot_hold_pkey') throw conflict(`Slot/${slot.id} is already booked`);
+      // The statement (and, in a Bundle, its transaction) is void: name the clash from outside it, where that is
+      // possible (PGlite's one connection is the Bundle's).
+      throw ctx.tx ? conflict('A participant already has another Appointment at that time') : await clash(ctx, ctx.db, id, actors, period);
+    }
+    // The Slot changed after it was read: taken, freed again, blocked or deleted by someone else meanwhile.
+    const now = await readCurrent(q, 'Slot', slot.id);
+    if (!now || now.deleted || !now.resource) throw conflict(`Slot/${slot.id} was deleted`);
+    const status = (now.resource as Slot).status;
+    throw status === 'free' ? conflict(`Slot/${slot.id} was changed while it was booked; retry`) : conflict(`Slot/${slot.id} is not free (${status})`);
+  };
+}
+
+/** The 409 naming the live Appointment a participant already holds at that time (when the caller may read it). */
+async function clash(ctx: FhirContext, q: Queryable, id: string, actors: string[], period: { start: string; end: string }): Promise<Error> {
+  const found = await q.query<{ appointment_id: string; actor: string }>(
+    `SELECT appointment_id, actor FROM appointment_hold
+      WHERE actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 ORDER BY actor LIMIT 1`,
+    [actors, period.start, period.end, id],
+    'appointment_hold_clash',
+  );
+  const other = found.rows[0];
+  if (!other) return conflict('A participant already has another Appointment at that time');
+  const named = (await nameVisible(ctx.access, q, [`Appointment/${other.appointment_id}`])).visible.length > 0 ? `Appointment/${other.appointment_id}` : 'another Appointment';
+  return conflict(`${other.actor} already has ${named} at that time`);
 }
 
 /**
@@ -240,19 +293,7 @@ async function holdTime(
   );
   const { slot_held: slotHeld, actors_held: actorsHeld } = r.rows[0];
   if (also.slotId && slotHeld === 0) throw conflict(`Slot/${also.slotId} is already booked`);
-  if (actorsHeld < actors.length) {
-    // Which committed hold was in the way (this statement's snapshot sees what committed while it waited).
-    const clash = await q.query<{ appointment_id: string; actor: string }>(
-      `SELECT appointment_id, actor FROM appointment_hold
-        WHERE actor = ANY($1::text[]) AND period && tstzrange($2::timestamptz, $3::timestamptz) AND appointment_id <> $4 ORDER BY actor LIMIT 1`,
-      [actors, period[0], period[1], id],
-      'appointment_hold_clash',
-    );
-    const other = clash.rows[0];
-    if (!other) throw conflict('A participant already has another Appointment at that time');
-    const named = (await nameVisible(ctx.access, q, [`Appointment/${other.appointment_id}`])).visible.length > 0 ? `Appointment/${other.appointment_id}` : 'another Appointment';
-    throw conflict(`${other.actor} already has ${named} at that time`);
-  }
+  if (actorsHeld < actors.length) throw await clash(ctx, q, id, actors, { start: period[0], end: period[1] });
 }
 
 async function release(q: Queryable, appointmentId: string): Promise<void> {
