@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { authEnv, authHeaders } from './auth';
 import { loadBookingData } from './booking';
+import { loadConsentData } from './consent';
 import { patientToken } from './patientToken';
 import { analyze, databaseExists, databaseUrl as urlOf, loadManifest, recreateDatabase, saveManifest, tableSizes } from './database';
 import { measure, probe, type Measurement } from './measure';
@@ -170,6 +171,12 @@ async function main(): Promise<void> {
       section(`load ${options.bookingSlots} free Slots for the booking scenario`);
       data.booking = await loadBookingData(ours.url, oursHeaders, options.bookingSlots);
     }
+    if (needs.has('consent')) {
+      // Never reused: the shares are time-boxed from now.
+      section('load the consent data set (3,040 documents, 51 Consents)');
+      data.consent = await loadConsentData(ours.url, oursHeaders);
+      console.log(`VACUUM ANALYZE in ${(await analyze(databaseUrl)).toFixed(1)} s`);
+    }
     const sizes = await tableSizes(databaseUrl, TABLES);
     console.log('on disk: ' + Object.entries(sizes).map(([t, s]) => `${t} ${s}`).join(', '));
 
@@ -234,7 +241,15 @@ async function main(): Promise<void> {
       // Booking: ours with the booking patient's own token (a patient books for themself)
       // (each request carries its patient's Authorization: the bootstrap client's is not sent)
       const bookingPair: [Target, Target] | undefined = data.booking ? [{ ...targets[0], headers: {} }, targets[1]] : undefined;
-      const pair = scenario.versus === 'system-token' ? tokenPair! : scenario.needs === 'booking' ? bookingPair! : targets;
+      // Consent: ours with the doctor's token, against ours with the patient's own
+      const consentPair: [Target, Target] | undefined = data.consent
+        ? [
+            { ...targets[0], headers: data.consent.practitioner },
+            { ...targets[0], name: 'baseline', headers: data.consent.patient },
+          ]
+        : undefined;
+      const pair =
+        scenario.versus === 'system-token' ? tokenPair! : scenario.versus === 'patient-token' ? consentPair! : scenario.needs === 'booking' ? bookingPair! : targets;
       for (const target of pair) {
         const problem = await probe(scenario, target, data);
         if (problem) console.log(`warning: ${scenario.name} on ${target.name}: ${problem}`);
@@ -297,7 +312,10 @@ async function main(): Promise<void> {
     }
 
     if (rows.length) {
-      section('results (ratio = ours / baseline req/s; for read-patient-token: ours with a patient token / ours with the system token)');
+      section(
+        'results (ratio = ours / baseline req/s; for read-patient-token: ours with a patient token / ours with the system token;' +
+          ' for consent-search: ours with the token of the doctor the patient shared with / ours with the patient\'s)',
+      );
       if (rows.some((r) => r.rate !== undefined)) {
         console.log(
           'Rows `<conns>@<rate>/s`: both servers at the same fixed request rate (random arrivals, --latency-load x ours\' req/s\n' +

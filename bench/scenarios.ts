@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { BookingData } from './booking';
+import type { ConsentData } from './consent';
 import { patient } from './patients';
 import type { SearchData } from './search/load';
 import { searchScenarios } from './search/scenarios';
@@ -30,10 +31,12 @@ export interface BenchData {
   search?: SearchData;
   /** The free Slots and the patient of the booking benchmark. */
   booking?: BookingData;
+  /** The shared documents and both tokens of the consent benchmark. */
+  consent?: ConsentData;
 }
 
 /** Which data set a scenario needs loaded. */
-export type DataSet = 'patients' | 'search' | 'booking' | 'none';
+export type DataSet = 'patients' | 'search' | 'booking' | 'consent' | 'none';
 
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -58,9 +61,10 @@ export interface Scenario {
   expectStatus: number;
   /**
    * What ours is compared with: the baseline (default), or ours itself with the system token — for
-   * authorization's cost, where "ours" then sends a patient's token (issue 4).
+   * authorization's cost, where "ours" then sends a patient's token (issue 4); or, for consent-search, ours with
+   * the patient's own token, where "ours" sends the token of the doctor the patient shared with (issue 13).
    */
-  versus?: 'baseline' | 'system-token';
+  versus?: 'baseline' | 'system-token' | 'patient-token';
   /** A request generator for one measurement; called once per request. */
   requests(target: Target, data: BenchData): () => RequestSpec;
 }
@@ -148,6 +152,22 @@ const booking: Scenario = {
     };
   },
 };
+/**
+ * Sharing by Consent (issue 13): a doctor's search of a patient's lab documents, which the patient shared with them
+ * by category, against the same search by the patient. Target 0.5.
+ */
+const consentSearch: Scenario = {
+  name: 'consent-search',
+  target: 0.5,
+  needs: 'consent',
+  versus: 'patient-token',
+  expectStatus: 200,
+  requests(_target, data) {
+    const path = data.consent!.path;
+    return () => ({ method: 'GET', path, headers: { accept: FHIR_JSON } });
+  },
+};
+
 /** Slots taken so far by each side, across measurements (a Slot is booked once). */
 let oursBooked = 0;
 let baselineBooked = 0;
@@ -158,4 +178,10 @@ let baselineBooked = 0;
  * during the next scenario's measurement of whichever server goes first, and which would change the search
  * data set.
  */
-export const scenarios: Scenario[] = [...basic.filter((s) => s.name !== 'create'), ...searchScenarios, booking, ...basic.filter((s) => s.name === 'create')];
+export const scenarios: Scenario[] = [
+  ...basic.filter((s) => s.name !== 'create'),
+  ...searchScenarios,
+  consentSearch,
+  booking,
+  ...basic.filter((s) => s.name === 'create'),
+];
