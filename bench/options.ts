@@ -57,7 +57,7 @@ export const USAGE = `usage: npm run bench -- [options]
                           patient-name, doctor-near, appointments, booking; \`search\` = the five searches
   --search-scale <f>      size of the search data set (default 1: 200,000 Slots over 400 Schedules,
                           50,000 Patients, 50,000 Appointments, 5,000 PractitionerRoles); 0.1 for quick runs
-  --booking-slots <n>     free Slots loaded through our API for the booking scenario (default 15000; every
+  --booking-slots <n>     free Slots loaded through our API for the booking scenario (default 48000; every
                           booking of the run, warm-ups included, takes a new one; the baseline gets 200,000)
   --explain               print EXPLAIN (ANALYZE, BUFFERS) of our SQL and the baseline's for each search,
                           flagging Seq Scans on big tables
@@ -96,7 +96,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     connections: [1, 32],
     only: [],
     searchScale: 1,
-    bookingSlots: 15_000,
+    bookingSlots: 48_000,
     explain: false,
     measure: true,
     verifySamples: 20,
