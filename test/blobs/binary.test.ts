@@ -5,6 +5,8 @@
  */
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createBlobs } from '../../src/blobs';
 import { join } from 'node:path';
 import type { TestServer } from '../helpers/server';
 import { PNG_HEAD, pdfWithMarker, raw, startBlobServer } from './support';
@@ -261,4 +263,15 @@ test('a transaction Bundle with inline attachment data (a Synthea record): each 
   expect(bytes.status).toBe(200);
   expect(bytes.headers.get('content-type')).toBe('text/plain; charset=utf-8');
   expect(bytes.bytes.toString()).toBe(note);
+});
+
+test('the orphan sweep removes an object no row names (an upload whose write never committed) and nothing else', async () => {
+  const kept = await raw(s, 'POST', '/fhir/Binary', Buffer.from('kept'), { 'content-type': 'text/plain' });
+  const blobs = createBlobs({ ...s.config.blobs, dataDir: s.dataDir });
+  const orphan = await blobs.upload(randomUUID(), '', 'text/plain', Readable.from([Buffer.from('never committed')]));
+  const before = objects();
+  expect(await blobs.sweepOrphans(s.db, 0)).toBe(1);
+  expect(objects()).toBe(before - 1);
+  await expect(blobs.store.get(orphan.objectKey)).rejects.toThrow();
+  expect((await raw(s, 'GET', `/fhir/Binary/${kept.json.id}`, undefined, { accept: '*/*' })).bytes.toString()).toBe('kept');
 });
