@@ -199,7 +199,9 @@ async function download(ctx: Context, services: FhirServices, blobs: Blobs, acce
   }
   ctx.type = binary.contentType ?? 'application/octet-stream';
   const row = await blobs.content(services.db, id, v.versionId);
-  const size = row?.size ?? 0;
+  // A Binary stored before attachments were encrypted still has its bytes in its JSON (until it is uploaded again).
+  const legacy = !row && binary.data !== undefined ? Buffer.from(binary.data, 'base64') : undefined;
+  const size = row?.size ?? legacy?.length ?? 0;
   const range = requestedRange(ctx, size, etag, new Date(v.lastUpdated));
   if (range === 'unsatisfiable') {
     ctx.set('Content-Range', `bytes */${size}`);
@@ -207,7 +209,7 @@ async function download(ctx: Context, services: FhirServices, blobs: Blobs, acce
       'Content-Range': `bytes */${size}`,
     });
   }
-  if (!row) {
+  if (!row && !legacy) {
     ctx.status = 200;
     ctx.body = ctx.method === 'HEAD' ? null : '';
     ctx.length = 0;
@@ -223,7 +225,7 @@ async function download(ctx: Context, services: FhirServices, blobs: Blobs, acce
     ctx.length = length;
     return;
   }
-  const plaintext = await blobs.open(row, range);
+  const plaintext = row ? await blobs.open(row, range) : ReadableStream.from([(legacy as Buffer).subarray(range?.start ?? 0, (range?.end ?? size - 1) + 1)]);
   ctx.length = length;
   sendStream(ctx, plaintext);
 }

@@ -275,3 +275,17 @@ test('the orphan sweep removes an object no row names (an upload whose write nev
   await expect(blobs.store.get(orphan.objectKey)).rejects.toThrow();
   expect((await raw(s, 'GET', `/fhir/Binary/${kept.json.id}`, undefined, { accept: '*/*' })).bytes.toString()).toBe('kept');
 });
+
+test('a Binary stored before encryption (bytes still in its JSON) still downloads raw, whole and in ranges', async () => {
+  const id = randomUUID();
+  const legacy = { resourceType: 'Binary', id, contentType: 'text/plain', data: Buffer.from('legacy bytes').toString('base64') };
+  // written as the server did before issue 13: straight into storage, not through the Binary workflow
+  const { writeVersion } = await import('../../src/storage/repository');
+  await writeVersion(s.db, { resourceType: 'Binary', id, versionId: 1, method: 'POST', lastUpdated: new Date().toISOString(), resource: { ...legacy, meta: { versionId: '1', lastUpdated: new Date().toISOString() } } as never }, s.fhirBase);
+  const whole = await raw(s, 'GET', `/fhir/Binary/${id}`, undefined, { accept: '*/*' });
+  expect(whole.status).toBe(200);
+  expect(whole.bytes.toString()).toBe('legacy bytes');
+  const part = await raw(s, 'GET', `/fhir/Binary/${id}`, undefined, { accept: '*/*', range: 'bytes=7-' });
+  expect(part.status).toBe(206);
+  expect(part.bytes.toString()).toBe('bytes');
+});
