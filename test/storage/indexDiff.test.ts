@@ -151,3 +151,21 @@ test('a delete leaves no index row, and re-creating the id indexes it again', as
   expect((await indexRows('Patient', id)).length).toBeGreaterThan(5);
   expect(await ids(`Patient?_id=${id}&gender=female`)).toEqual([id]);
 });
+
+test('an update equal to the current version (key order aside) writes nothing and keeps the version; a tag is a change', async () => {
+  const res = await s.request('POST', '/fhir/Patient', patient(crypto.randomUUID()));
+  const id = res.body.id as string;
+  const row = async () => (await s.db.query<{ x: string }>(`SELECT xmin::text AS x FROM resources WHERE resource_type = 'Patient' AND id = $1`, [id])).rows[0].x;
+  const before = await row();
+  // the same content, keys in another order, the server's meta as it was
+  const reordered = Object.fromEntries(Object.entries(res.body as Record<string, unknown>).reverse());
+  const same = await s.request('PUT', `/fhir/Patient/${id}`, reordered);
+  expect(same.status).toBe(200);
+  expect(same.body.meta.versionId).toBe('1');
+  expect(same.headers.get('etag')).toBe('W/"1"');
+  expect(await row()).toBe(before);
+  const history = await s.request('GET', `/fhir/Patient/${id}/_history`);
+  expect(history.body.total).toBe(1);
+  const tagged = await s.request('PUT', `/fhir/Patient/${id}`, { ...res.body, meta: { tag: [{ system: 'urn:test', code: 'x' }] } });
+  expect(tagged.body.meta.versionId).toBe('2');
+});

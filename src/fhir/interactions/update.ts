@@ -82,6 +82,36 @@ export async function writeOver(
     // The one answer an invisible resource changes: its id is taken (src/access/visible.ts).
     throw conflict(`${type}/${id} cannot be created: the id is in use`);
   }
+  // An update that changes nothing writes nothing and keeps the version (as HAPI and Medplum do). Not a Binary:
+  // its bytes are not in its JSON (src/blobs/), so an upload of new bytes would look the same.
+  if (!creates && type !== 'Binary' && current.resource && sameContent(current.resource, next)) {
+    return writeResponse(200, current, ctx.settings.fhirBaseUrl, req.prefer, `${type}/${id} is unchanged: version ${current.versionId} kept`);
+  }
   const v = await storeVersion(ctx, q, { resourceType: type, id, versionId: current ? current.versionId + 1 : 1, method, resource: next }, current?.resource);
   return writeResponse(creates ? 201 : 200, v, ctx.settings.fhirBaseUrl, req.prefer, `${creates ? 'Created' : 'Updated'} ${type}/${id}`);
+}
+
+/** Equal as FHIR content: the same JSON whatever the order of keys, with meta.versionId and meta.lastUpdated left aside. */
+export function sameContent(a: Resource, b: Resource): boolean {
+  return equalJson(withoutVersion(a), withoutVersion(b));
+}
+
+function withoutVersion(r: Resource): unknown {
+  const { meta, ...rest } = r as Resource & { meta?: Record<string, unknown> };
+  if (!meta) return rest;
+  const { versionId: _v, lastUpdated: _l, ...others } = meta;
+  return Object.keys(others).length ? { ...rest, meta: others } : rest;
+}
+
+function equalJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    return a.length === other.length && a.every((x, i) => equalJson(x, other[i]));
+  }
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => equalJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
