@@ -12,8 +12,12 @@ import { confirmEnrolment } from './mfa';
 import { randomSecret, sha256 } from './secrets';
 import { revokeUserFamilies } from './store/grants';
 import { clearFailures } from './store/throttle';
+import { deactivateRecord, reactivateRecord, type DeactivationSummary } from '../workflows/records/deactivation';
+import { logger } from '../logger';
 import {
   disableTotp,
+  findAccountOf,
+  setDeactivated,
   findUserById,
   findUserByLogin,
   insertPasswordReset,
@@ -113,4 +117,51 @@ export async function removeTotp(auth: AuthServices, user: UserRow, body: Record
   if (user.role === 'practitioner' && auth.settings.requirePractitionerMfa) throw forbidden('A second factor is required for practitioners');
   await assertPassword(auth, user, body.password, address);
   await disableTotp(auth.db, user.id);
+}
+
+/**
+ * POST /auth/deactivate (LGPD): by the patient, `{password}` with their own token; or by an administrator
+ * (system/*.* token), `{patient: "Patient/<id>"}`. In one transaction: the account signs in no more, every
+ * token and refresh token of it is revoked, and the record is closed (src/workflows/records/deactivation.ts:
+ * Consents inactive, future Appointments cancelled and their Slots freed, Patient.active false). The record is
+ * kept; an administrator can reactivate the account.
+ */
+export async function deactivateAccount(
+  auth: AuthServices,
+  authorization: string | undefined,
+  body: Record<string, unknown>,
+  address: string,
+  admin: boolean,
+): Promise<DeactivationSummary & { patient: string }> {
+  let user: UserRow;
+  if (admin) {
+    const account = typeof body.patient === 'string' && /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(body.patient) ? await findAccountOf(auth.db, body.patient) : undefined;
+    if (!account) throw badRequest('patient must name the Patient/<id> of an account', 'patient');
+    if (account.deactivated_at) throw badRequest('The account is already deactivated', 'patient');
+    user = account;
+  } else {
+    user = await accountOf(auth, authorization);
+    if (user.role !== 'patient') throw forbidden('Only a patient deactivates their own account here; an administrator deactivates others');
+    await assertPassword(auth, user, body.password, address);
+  }
+  const patientId = user.fhir_user.replace(/^Patient\//, '');
+  const summary = await auth.db.transaction(async (tx) => {
+    await setDeactivated(tx, user.id, true);
+    await revokeUserFamilies(tx, user.id);
+    return deactivateRecord(auth.fhir, tx, patientId);
+  });
+  logger.info({ account: user.id, by: admin ? 'admin' : 'patient', ...summary }, 'account deactivated');
+  return { patient: user.fhir_user, ...summary };
+}
+
+/** POST /auth/reactivate `{patient}` (administrator): the account signs in again and Patient.active is true. */
+export async function reactivateAccount(auth: AuthServices, body: Record<string, unknown>): Promise<void> {
+  const account = typeof body.patient === 'string' && /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(body.patient) ? await findAccountOf(auth.db, body.patient) : undefined;
+  if (!account) throw badRequest('patient must name the Patient/<id> of an account', 'patient');
+  if (!account.deactivated_at) throw badRequest('The account is not deactivated', 'patient');
+  await auth.db.transaction(async (tx) => {
+    await setDeactivated(tx, account.id, false);
+    await reactivateRecord(auth.fhir, tx, account.fhir_user.replace(/^Patient\//, ''));
+  });
+  logger.info({ account: account.id }, 'account reactivated');
 }

@@ -6,7 +6,7 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Auth } from '../auth';
-import { accountOf, activateTotp, changePassword, enrolTotp, removeTotp, requestPasswordReset, resetPassword } from '../auth/account';
+import { accountOf, activateTotp, changePassword, deactivateAccount, enrolTotp, reactivateAccount, removeTotp, requestPasswordReset, resetPassword } from '../auth/account';
 import { startAuthorization, submitConsent, submitLogin, submitSecondFactor, type View } from '../auth/authorize';
 import { registerClient } from '../auth/clients';
 import { openidConfiguration, smartConfiguration } from '../auth/discovery';
@@ -265,6 +265,18 @@ export function authRoutes(auth: Auth): ReturnType<Router['routes']> {
     if (ctx.method !== 'POST') throw badRequest('Use POST');
     const user = await accountOf(a, authorization(ctx));
     await changePassword(a, user, await readJson(ctx), address(ctx));
+    ctx.status = 204;
+  });
+  router.all('/auth/deactivate', cors, async (ctx) => {
+    if (ctx.method !== 'POST') throw badRequest('Use POST');
+    const grant = await auth.authenticate(authorization(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await deactivateAccount(a, authorization(ctx), await readJson(ctx), address(ctx), hasSystemWildcard(grant.scopes));
+  });
+  router.all('/auth/reactivate', cors, async (ctx) => {
+    if (ctx.method !== 'POST') throw badRequest('Use POST');
+    await requireAdmin(auth, ctx);
+    await reactivateAccount(a, await readJson(ctx));
     ctx.status = 204;
   });
   router.all('/auth/password/forgot', cors, async (ctx) => {

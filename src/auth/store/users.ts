@@ -53,18 +53,31 @@ export async function takenIdentifiers(q: Queryable, email: string, cpf?: string
   return [...taken];
 }
 
-/** The account a login names: e-mail, CPF or CRM (already normalized by the caller). */
+/**
+ * The account a login names: e-mail, CPF or CRM (already normalized by the caller). A deactivated account is
+ * not found (it signs in no more), here and by findUserById; registration still sees its identifiers as taken.
+ */
 export async function findUserByLogin(q: Queryable, login: { email?: string; cpf?: string; crm?: string }): Promise<UserRow | undefined> {
   const r = await q.query<UserRow>(
-    `SELECT ${COLUMNS} FROM auth_users WHERE email = $1 OR cpf = $2 OR crm = $3 LIMIT 1`,
+    `SELECT ${COLUMNS} FROM auth_users WHERE (email = $1 OR cpf = $2 OR crm = $3) AND deactivated_at IS NULL LIMIT 1`,
     [login.email ?? null, login.cpf ?? null, login.crm ?? null],
   );
   return r.rows[0];
 }
 
 export async function findUserById(q: Queryable, id: string): Promise<UserRow | undefined> {
-  const r = await q.query<UserRow>(`SELECT ${COLUMNS} FROM auth_users WHERE id = $1`, [id]);
+  const r = await q.query<UserRow>(`SELECT ${COLUMNS} FROM auth_users WHERE id = $1 AND deactivated_at IS NULL`, [id]);
   return r.rows[0];
+}
+
+/** The account of a FHIR user ("Patient/<id>"), deactivated or not, with when it was deactivated. */
+export async function findAccountOf(q: Queryable, fhirUser: string): Promise<(UserRow & { deactivated_at: Date | null }) | undefined> {
+  const r = await q.query<UserRow & { deactivated_at: Date | null }>(`SELECT ${COLUMNS}, deactivated_at FROM auth_users WHERE fhir_user = $1`, [fhirUser]);
+  return r.rows[0];
+}
+
+export async function setDeactivated(q: Queryable, id: string, deactivated: boolean): Promise<void> {
+  await q.query(`UPDATE auth_users SET deactivated_at = CASE WHEN $2 THEN now() END WHERE id = $1`, [id, deactivated]);
 }
 
 export async function updatePasswordHash(q: Queryable, id: string, hash: string): Promise<void> {
