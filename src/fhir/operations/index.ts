@@ -7,6 +7,7 @@
 import type { FhirContext, FhirRequest, FhirResponse } from '../context';
 import { methodNotAllowed, notFound } from '../outcomes';
 import { assertId, assertResourceType } from '../resources';
+import { everythingOperation } from './everything';
 import { generateSlotsOperation } from './generateSlots';
 import { joinOperation } from './join';
 import { reindexOperation } from './reindex';
@@ -73,7 +74,7 @@ const reindex: FhirOperation = {
   run: (ctx, _req, { type }) => reindexOperation(ctx, type),
 };
 
-export const OPERATIONS: readonly FhirOperation[] = [validate, reindex, generateSlotsOperation, joinOperation];
+export const OPERATIONS: readonly FhirOperation[] = [validate, reindex, generateSlotsOperation, joinOperation, everythingOperation];
 
 const byName = new Map(OPERATIONS.map((op) => [`$${op.name}`, op]));
 
