@@ -1,7 +1,7 @@
 /**
  * GET Patient/[id]/$everything (https://hl7.org/fhir/R4/patient-operation-everything.html), the LGPD export of
  * issue 13: a patient's record across several types (Observation, Encounter, Consent, a DocumentReference with its
- * attachment link, an Appointment), for the patient and an admin, nothing of another patient's; paging, `_since`,
+ * attachment link and its Binary, an Appointment), for the patient and an admin, nothing of another patient's; paging, `_since`,
  * `_type`, and who is refused. Then a Synthea record: everything of it, and how long one export takes.
  */
 import { readFileSync } from 'node:fs';
@@ -90,6 +90,12 @@ beforeAll(async () => {
     mine.push(`DocumentReference/${doc}`);
     mine.push(await created(p, consent(p.patient, { type: 'permit', period: window(-60, 3600), actor: [actor(dr.practitioner)], data: instances(doc) })));
     if (p === ana) [docId, binaryId] = [doc, binary];
+    else {
+      // a document of Ana's linking Bia's bytes does not bring them into Ana's export
+      record.push(
+        await created(ana, { resourceType: 'DocumentReference', status: 'current', subject: { reference: ana.patient }, content: [{ attachment: { contentType: 'text/plain', url: `Binary/${binary}` } }] }, admin),
+      );
+    }
   }
 }, 120_000);
 afterAll(async () => {
@@ -103,10 +109,13 @@ test('the patient gets their whole record, the Patient first, with what it refer
   const { matches, included } = await exportAll(ana.token, `${ana.patient}/$everything`);
   expect(matches[0]).toBe(ana.patient);
   expect(sorted(matches)).toEqual(sorted(record));
-  expect(sorted(included)).toEqual(sorted([dr.practitioner, organization]));
-  const doc = res.body.entry.find((e: Json) => e.resource.resourceType === 'DocumentReference').resource;
-  expect(doc.id).toBe(docId);
+  expect(sorted(included)).toEqual(sorted([dr.practitioner, organization, `Binary/${binaryId}`]));
+  const doc = res.body.entry.find((e: Json) => e.resource.id === docId).resource;
   expect(doc.content[0].attachment.url).toBe(`Binary/${binaryId}`);
+  const binary = res.body.entry.find((e: Json) => e.resource.resourceType === 'Binary');
+  expect(binary.search.mode).toBe('include');
+  expect(binary.resource).toMatchObject({ id: binaryId, contentType: 'text/plain', securityContext: { reference: `DocumentReference/${docId}` } });
+  expect(binary.resource.data).toBeUndefined();
   const types = new Set(matches.map((m) => m.split('/')[0]));
   expect(types).toEqual(new Set(['Patient', 'Encounter', 'Observation', 'Condition', 'Appointment', 'DocumentReference', 'Consent']));
   for (const e of res.body.entry) expect(e.fullUrl).toBe(`${s.fhirBase}/${e.resource.resourceType}/${e.resource.id}`);
@@ -136,6 +145,9 @@ test('_type narrows to the types named, includes too; _since to what changed sin
   const withPractitioners = await exportAll(ana.token, `${ana.patient}/$everything?_type=Observation&_type=Practitioner`);
   expect(withPractitioners.matches).toHaveLength(3);
   expect(withPractitioners.included).toEqual([dr.practitioner]);
+  const documents = await exportAll(ana.token, `${ana.patient}/$everything?_type=DocumentReference,Binary`);
+  expect(documents.matches).toHaveLength(2);
+  expect(documents.included).toEqual([`Binary/${binaryId}`]);
 
   const since = new Date().toISOString();
   await new Promise((r) => setTimeout(r, 10));
@@ -171,7 +183,7 @@ test('unknown parameters are a 400, or a warning under Prefer: handling=lenient'
 test('an admin gets the same record; another patient gets 404, a practitioner 403, no token 401', async () => {
   const byAdmin = await exportAll(admin, `${ana.patient}/$everything`);
   expect(sorted(byAdmin.matches)).toEqual(sorted(record));
-  expect(sorted(byAdmin.included)).toEqual(sorted([dr.practitioner, organization]));
+  expect(sorted(byAdmin.included)).toEqual(sorted([dr.practitioner, organization, `Binary/${binaryId}`]));
 
   const other = await as(s, bia.token, 'GET', `/fhir/${ana.patient}/$everything`);
   expect(other.status).toBe(404);
@@ -192,7 +204,7 @@ test('the CapabilityStatement lists $everything on Patient with the specificatio
 });
 
 const SYNTHEA = resolve(__dirname, '../../../shared/conformance/synthea');
-const SYNTHEA_FILES = ['0-hospitalInformation1625911868739.json', '0-practitionerInformation1625911868739.json', 'fbe5ba5b-cb6a-c511-7ada-612173191d63.json'];
+const SYNTHEA_FILES = ['0-hospitalInformation1625911868739.json', '0-practitionerInformation1625911868739.json', 'b6f92fa3-b989-fa1b-aad8-aafb1020a5e9.json'];
 
 test('a Synthea record: every resource of the patient, once, and the time one export takes', async () => {
   const created = new Map<string, string>();

@@ -4,8 +4,8 @@
  * resource of their compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html: Consents,
  * DocumentReferences with their `Binary/<id>` attachment links as stored, Appointments, AuditEvents naming them,
  * ...) as `match` entries, and what those reference that a reader needs to make sense of them (Practitioner,
- * PractitionerRole, Organization, Location, Medication), one level, as `include` entries of the page that
- * references them.
+ * PractitionerRole, Organization, Location, Medication), one level, and the Binaries its DocumentReferences link (as
+ * JSON, without the bytes), as `include` entries of the page that references them.
  *
  * The compartment is one search over all its types (src/fhir/search/compartment.ts `compartmentScope`: one
  * reference condition per group of types placed in it by the same parameters), paged by id with keyset cursors
@@ -20,7 +20,8 @@
  * Patient, each getting the types their scopes let them search. A practitioner gets 403: a record shared by
  * Consent is the documents it opens, read one by one, not an export of the patient's data.
  */
-import type { BundleEntry, BundleLink } from '@medplum/fhirtypes';
+import type { Binary, BundleEntry, BundleLink, DocumentReference } from '@medplum/fhirtypes';
+import { localReference } from '../../access/compartment';
 import { findVisible, gate } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
 import type { StoredVersion } from '../../storage/repository';
@@ -98,7 +99,7 @@ function inputs(req: FhirRequest): Asked {
     for (const t of named) {
       if (t === '') throw badRequest("$everything: '_type' has an empty type", '_type');
       if (!isKnownResourceType(t)) throw badRequest(`$everything: unknown resource type in '_type': ${t.slice(0, 40)}`, '_type');
-      if (t !== 'Patient' && !REFERENCED_TYPES.includes(t) && !compartmentMemberTypes('Patient').includes(t)) {
+      if (t !== 'Patient' && t !== 'Binary' && !REFERENCED_TYPES.includes(t) && !compartmentMemberTypes('Patient').includes(t)) {
         throw badRequest(`$everything: ${t} is never part of a patient's record`, '_type');
       }
     }
@@ -151,7 +152,7 @@ async function everything(ctx: FhirContext, req: FhirRequest, id: string): Promi
 
   const page = where ? await searchResources(q, { ...where, count: asked.count - head.length, cursor: asked.cursor }) : { versions: [], keys: [], more: false };
   const matches = [...head, ...page.versions.filter((v) => ctx.access.can('read', v.resourceType, v.resource))];
-  const included = await referenced(ctx, q, matches, asked);
+  const included = [...(await referenced(ctx, q, matches, asked)), ...(await attachments(ctx, q, id, matches, asked))];
   let total: number | undefined;
   if (asked.total === 'accurate' || asked.total === 'estimate') total = await totalOf(asked.total);
   else if (asked.total === undefined && !asked.cursor && !page.more) total = matches.length;
@@ -233,4 +234,32 @@ async function referenced(ctx: FhirContext, q: Queryable, matches: StoredVersion
     }
   }
   return out;
+}
+
+/**
+ * The Binaries the page's DocumentReferences link (`content.attachment.url` "Binary/<id>") whose securityContext is
+ * that document or the Patient, as JSON without `data` (the bytes are what the link downloads): one query a page.
+ * A Binary no document links is not found this way (R4 has no search parameter on Binary.securityContext).
+ */
+async function attachments(ctx: FhirContext, q: Queryable, patientId: string, matches: StoredVersion[], asked: Asked): Promise<StoredVersion[]> {
+  if ((asked.types && !asked.types.has('Binary')) || !ctx.access.can('read', 'Binary')) return [];
+  const owners = new Map<string, Set<string>>();
+  for (const v of matches) {
+    if (v.resourceType !== 'DocumentReference') continue;
+    for (const c of (v.resource as DocumentReference).content ?? []) {
+      const m = /^Binary\/([A-Za-z0-9\-.]{1,64})$/.exec(c.attachment?.url ?? '');
+      if (m) owners.set(m[1], (owners.get(m[1]) ?? new Set()).add(`DocumentReference/${v.id}`));
+    }
+  }
+  if (owners.size === 0) return [];
+  const ids = [...owners.keys()];
+  const page = await searchResources(q, { resourceType: 'Binary', conditions: [{ kind: 'id', ids }], count: ids.length });
+  return page.versions.flatMap((v) => {
+    const binary = v.resource as Binary;
+    const context = localReference(binary.securityContext?.reference, ctx.settings.fhirBaseUrl);
+    const name = context && `${context.type}/${context.id}`;
+    if (!name || !(name === `Patient/${patientId}` || owners.get(v.id)?.has(name))) return [];
+    const { data: _bytes, ...withoutData } = binary;
+    return [{ ...v, resource: withoutData }];
+  });
 }
