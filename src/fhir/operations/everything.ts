@@ -7,9 +7,9 @@
  * PractitionerRole, Organization, Location, Medication), one level, and the Binaries its DocumentReferences link (as
  * JSON, without the bytes), as `include` entries of the page that references them.
  *
- * The compartment is one search over all its types (src/fhir/search/compartment.ts `compartmentScope`: one
- * reference condition per group of types placed in it by the same parameters), paged by id with keyset cursors
- * like every search; each page's includes are one query per type on the page.
+ * The compartment is one search over all its types, driven by the reference index (see `recordWhere`), paged by id
+ * with keyset cursors like every search; each page's includes are one query per type on the page, and one for the
+ * Binaries.
  *
  * In: `_since` (instant: only resources last updated at or after it), `_type` (comma-separated types, repeatable:
  * only these, includes too), `_count` (default 100, at most 1000), `_total` (as searches: none | estimate |
