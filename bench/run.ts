@@ -7,6 +7,7 @@
  * connection count on both servers (after a --warmup at the largest count before its first measurement), and
  * each scenario with a p95 target once more at a fixed rate below saturation (--latency-load).
  */
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,6 +74,9 @@ function startOurs(options: BenchOptions, databaseUrl: string, logDir: string, c
       PORT: String(options.oursPort),
       BASE_URL: `http://127.0.0.1:${options.oursPort}`,
       DATA_DIR: join(logDir, 'data'),
+      // The master key that wraps the token signing keys stored in the database (src/blobs/): one per bench
+      // database, so that a run with --reuse unwraps what the run that loaded the data wrapped. Synthetic data only.
+      LOCAL_MASTER_KEY: createHash('sha256').update(`fhir-bench master key:${options.database}`).digest('base64'),
       ...authEnv(),
       ...(captureFile ? { BENCH_SQL_CAPTURE: captureFile } : {}),
     },
