@@ -315,7 +315,7 @@ test('the CapabilityStatement lists $generate-slots on Schedule and names the av
   );
   expect(sch.documentation).toContain(AVAILABILITY_URL);
   const patient = cs.rest[0].resource.find((r: { type: string }) => r.type === 'Patient');
-  expect(patient.operation.map((o: { name: string }) => o.name)).toEqual(['validate', 'reindex']);
+  expect(patient.operation.map((o: { name: string }) => o.name)).toEqual(['validate', 'reindex', 'everything']);
   expect(cs.rest[0].operation.map((o: { name: string }) => o.name)).toEqual(['reindex']);
 });
 
