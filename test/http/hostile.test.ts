@@ -158,6 +158,8 @@ describe('references', () => {
 describe('batch and transaction Bundles', () => {
   test.each<[string, unknown]>([
     ['a null entry', { resourceType: 'Bundle', type: 'batch', entry: [null] }],
+    ['entry as an object', { resourceType: 'Bundle', type: 'batch', entry: {} }],
+    ['entry as a string', { resourceType: 'Bundle', type: 'transaction', entry: 'x' }],
     ['a number for method', batch([{ resource: patient(), request: { method: 123, url: 'Patient' } }])],
     ['a number for url', transaction([{ resource: patient(), request: { method: 'POST', url: 123 } }])],
     ['a string for request', batch([{ request: 'GET Patient' }])],

@@ -85,7 +85,7 @@ function documentsOf(req: FhirRequest): DocumentReference[] {
     return [body];
   }
   if (body?.resourceType === 'Bundle' && segments.length === 0 && req.method === 'POST' && (body.type === 'batch' || body.type === 'transaction')) {
-    return (body.entry ?? [])
+    return (Array.isArray(body.entry) ? body.entry : [])
       .filter((e) => e?.resource?.resourceType === 'DocumentReference' && (e.request?.method === 'POST' || e.request?.method === 'PUT'))
       .map((e) => e.resource as DocumentReference);
   }
