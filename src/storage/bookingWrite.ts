@@ -14,6 +14,14 @@ import type { Queryable } from './database';
 import { indexCtes, insertIndexCtes } from './indexWrite';
 import { cachedStatement, COLUMNS, type NewVersion } from './repository';
 
+/**
+ * The CTE `locks` that takes the per-participant advisory locks of the actors in the array parameter `param`, in one
+ * order; a statement makes its inserts wait for it with `(SELECT count(*) FROM locks) >= 0`.
+ */
+export const participantLocks = (param: string) => `locks AS MATERIALIZED (
+       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest(${param}::text[]) AS a ORDER BY 1 OFFSET 0) AS l
+     )`;
+
 export interface BookingWrite {
   /** The Slot's next version (versionId = the read one + 1) and the content it replaces. */
   slot: NewVersion & { resource: Resource; previous: Resource };
@@ -32,9 +40,7 @@ export async function writeBooking(q: Queryable, w: BookingWrite, fhirBaseUrl: s
   // $1..$14 below; the Slot's index CTEs from $15, the Appointment's after them
   const slotIndex = indexCtes(w.slot.resource, fhirBaseUrl, 15, w.slot.previous, { cur: 's_cur', type: "'Slot'", id: '$1', prefix: 's_' });
   const apptIndex = insertIndexCtes([w.appointment.resource], fhirBaseUrl, 15 + slotIndex.params.length);
-  const statement = cachedStatement(`booking/${slotIndex.shape}/${apptIndex.shape}`, () => `WITH locks AS MATERIALIZED (
-       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($9::text[]) AS a ORDER BY 1 OFFSET 0) AS l
-     )
+  const statement = cachedStatement(`booking/${slotIndex.shape}/${apptIndex.shape}`, () => `WITH ${participantLocks('$9')}
      , s_cur AS (
        UPDATE resources SET version_id = $2, last_updated = $3, content = $4::jsonb
         WHERE resource_type = 'Slot' AND id = $1 AND version_id = $2::bigint - 1 AND NOT deleted AND (SELECT count(*) FROM locks) >= 0

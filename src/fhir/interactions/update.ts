@@ -2,6 +2,7 @@
  * update: PUT [type]/[id] (create-on-update with a client id allowed), If-Match, and conditional update
  * PUT [type]?criteria. https://hl7.org/fhir/R4/http.html#update — https://hl7.org/fhir/R4/http.html#cond-update
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Resource } from '@medplum/fhirtypes';
 import { assertContentAllowed, findVisible, gate } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
@@ -93,7 +94,7 @@ export async function writeOver(
 
 /** Equal as FHIR content: the same JSON whatever the order of keys, with meta.versionId and meta.lastUpdated left aside. */
 export function sameContent(a: Resource, b: Resource): boolean {
-  return equalJson(withoutVersion(a), withoutVersion(b));
+  return isDeepStrictEqual(withoutVersion(a), withoutVersion(b));
 }
 
 function withoutVersion(r: Resource): unknown {
@@ -101,17 +102,4 @@ function withoutVersion(r: Resource): unknown {
   if (!meta) return rest;
   const { versionId: _v, lastUpdated: _l, ...others } = meta;
   return Object.keys(others).length ? { ...rest, meta: others } : rest;
-}
-
-function equalJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const other = b as unknown[];
-    return a.length === other.length && a.every((x, i) => equalJson(x, other[i]));
-  }
-  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  return ka.length === kb.length && ka.every((k) => equalJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }

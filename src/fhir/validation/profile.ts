@@ -6,6 +6,7 @@
  * (discriminators of type value, pattern and exists: https://hl7.org/fhir/R4/profiling.html#discriminator).
  * The same code checks resource profiles and extension definitions.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { InternalSchemaElement, InternalTypeSchema, SliceDefinition, SlicingRules, TypedValue } from '@medplum/core';
 import { parseStructureDefinition, tryGetDataType } from '@medplum/core';
 import type { StructureDefinition } from '@medplum/fhirtypes';
@@ -213,7 +214,7 @@ class InstanceChecker {
     if (rule.allowedTypes && !rule.allowedTypes.has(v.type)) {
       this.fail('structure', `${rule.definitionPath}: the type ${v.type} is not allowed here (allowed: ${[...rule.allowedTypes].join(', ')})`, v.path);
     }
-    if (rule.fixed !== undefined && !deepEqual(v.value, rule.fixed)) {
+    if (rule.fixed !== undefined && !isDeepStrictEqual(v.value, rule.fixed)) {
       this.fail('value', `${rule.definitionPath}: the value must be exactly ${JSON.stringify(rule.fixed)}`, v.path);
     }
     if (rule.pattern !== undefined && !matchesPattern(v.value, rule.pattern)) {
@@ -375,14 +376,3 @@ function matchesPattern(value: unknown, pattern: unknown): boolean {
   return value === pattern;
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) {
-    return true;
-  }
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) {
-    return false;
-  }
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => deepEqual((a as Json)[k], (b as Json)[k]));
-}

@@ -22,7 +22,7 @@ import { localReference } from '../../access/compartment';
 import { nameVisible, writesEverywhere } from '../../access/visible';
 import type { Queryable } from '../../storage/database';
 import { readCurrent, readWithReferenced, type NewVersion, type StoredVersion } from '../../storage/repository';
-import { writeBooking } from '../../storage/bookingWrite';
+import { participantLocks, writeBooking } from '../../storage/bookingWrite';
 import { withMeta } from '../../fhir/resources';
 import { isConstraintViolation } from './constraints';
 import { enqueue, type OutboxRow } from '../outbox/enqueue';
@@ -266,9 +266,7 @@ async function holdTime(
   const lockActors = ctx.tx ? [] : actors;
   const rows = also.outbox ?? [];
   const r = await q.query<{ slot_held: number; actors_held: number }>(
-    `WITH locks AS MATERIALIZED (
-       SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('appointment-hold:' || a) AS k FROM unnest($9::text[]) AS a ORDER BY 1 OFFSET 0) AS l
-     ),
+    `WITH ${participantLocks('$9')},
      slot AS (INSERT INTO slot_hold (slot_id, appointment_id) SELECT $5::text, $1 WHERE $5::text IS NOT NULL AND (SELECT count(*) FROM locks) >= 0
               ON CONFLICT DO NOTHING RETURNING 1),
      held AS (INSERT INTO appointment_hold (appointment_id, actor, period)
